@@ -1,0 +1,60 @@
+import Logging
+import RerankCore
+
+/// What a backend answered for one call: a score per document, in the order sent.
+public struct BackendReply: Sendable, Equatable {
+    public var scores: [Double]
+    /// Tokens the backend reported (`usage.total_tokens`), 0 when it reports none.
+    public var tokens: Int
+
+    public init(scores: [Double], tokens: Int) {
+        self.scores = scores
+        self.tokens = tokens
+    }
+}
+
+/// Something that scores (query, document) pairs: an HTTP reranker or a test fake.
+///
+/// Contract: the reply has exactly one score per document, in the order given, and the score is the
+/// backend's own number for that pair under `settings`, unchanged. Implementations are called
+/// concurrently and must not retry: ``BackendPool`` owns failover.
+public protocol BackendClient: Sendable {
+    /// The backend's name from the policy file, for stats, logs and error messages.
+    var name: String { get }
+    func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply
+}
+
+/// Why a backend call failed. Every case names the backend.
+public enum BackendError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// No answer within the backend's timeout.
+    case timeout(backend: String)
+    /// The connection could not be made or broke.
+    case unreachable(backend: String, reason: String)
+    /// The backend answered with an error status.
+    case status(backend: String, code: Int, message: String)
+    /// The backend answered 2xx with a body that is not a valid rerank answer.
+    case invalidResponse(backend: String, reason: String)
+
+    public var backend: String {
+        switch self {
+        case .timeout(let b), .unreachable(let b, _), .status(let b, _, _), .invalidResponse(let b, _): b
+        }
+    }
+
+    /// Whether another backend may succeed where this one failed (a 4xx would fail everywhere).
+    public var isRetryable: Bool {
+        switch self {
+        case .timeout, .unreachable, .invalidResponse: true
+        case .status(_, let code, _): code >= 500 || code == 429 || code == 408
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .timeout(let b): "backend \"\(b)\" timed out"
+        case .unreachable(let b, let reason): "backend \"\(b)\" is unreachable: \(reason)"
+        case .status(let b, let code, let message): "backend \"\(b)\" answered \(code): \(message)"
+        case .invalidResponse(let b, let reason): "backend \"\(b)\" sent an invalid rerank response: \(reason)"
+        }
+    }
+}

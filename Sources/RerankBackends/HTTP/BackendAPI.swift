@@ -1,0 +1,112 @@
+import Foundation
+import RerankCore
+
+/// The wire format a backend speaks.
+public enum BackendAPI: String, Sendable, CaseIterable {
+    /// `POST {url}/v1/rerank` with `documents` (vLLM, Jina, Cohere, Infinity).
+    case cohere
+    /// `POST {url}/rerank` with `texts` (HuggingFace TEI, the local ONNX worker).
+    case tei
+
+    public var defaultPath: String {
+        switch self {
+        case .cohere: "/v1/rerank"
+        case .tei: "/rerank"
+        }
+    }
+
+    /// The request body for one batch. The client's `top_n` is never sent: every score is needed.
+    func encodeRequest(model: String, query: String, documents: [String], settings: ScoreSettings) -> [UInt8] {
+        var w = JSONWriter(capacity: 64 + query.utf8.count + documents.reduce(0) { $0 + $1.utf8.count + 4 })
+        switch self {
+        case .cohere:
+            w.raw("{\"model\":")
+            w.string(model)
+            w.raw(",\"query\":")
+            w.string(query)
+            w.raw(",\"documents\":[")
+        case .tei:
+            w.raw("{\"query\":")
+            w.string(query)
+            w.raw(",\"texts\":[")
+        }
+        for (i, document) in documents.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(document)
+        }
+        w.byte(UInt8(ascii: "]"))
+        switch self {
+        case .cohere:
+            w.raw(",\"return_documents\":false")
+            if settings.rawScores { w.raw(",\"raw_scores\":true,\"use_activation\":false") }
+            if let tokens = settings.truncatePromptTokens {
+                w.raw(",\"truncate_prompt_tokens\":")
+                w.int(tokens)
+            }
+        case .tei:
+            w.raw(",\"raw_scores\":")
+            w.bool(settings.rawScores)
+            if let truncate = settings.truncate {
+                w.raw(",\"truncate\":")
+                w.bool(truncate)
+            }
+            if let direction = settings.truncationDirection {
+                w.raw(",\"truncation_direction\":")
+                w.string(direction.rawValue)
+            }
+        }
+        w.byte(UInt8(ascii: "}"))
+        return w.bytes
+    }
+
+    private struct CohereResponse: Decodable {
+        struct Item: Decodable {
+            var index: Int
+            var relevance_score: Double
+        }
+        struct Usage: Decodable {
+            var total_tokens: Int?
+            var prompt_tokens: Int?
+        }
+        var results: [Item]
+        var usage: Usage?
+    }
+
+    private struct TEIItem: Decodable {
+        var index: Int
+        var score: Double
+    }
+
+    /// Scores in the order the documents were sent, checked to cover every document exactly once.
+    func decodeResponse(_ body: Data, count: Int) throws(DecodeFailure) -> BackendReply {
+        var items: [(index: Int, score: Double)]
+        var tokens = 0
+        do {
+            switch self {
+            case .cohere:
+                let response = try JSONDecoder().decode(CohereResponse.self, from: body)
+                items = response.results.map { ($0.index, $0.relevance_score) }
+                tokens = response.usage?.total_tokens ?? response.usage?.prompt_tokens ?? 0
+            case .tei:
+                items = try JSONDecoder().decode([TEIItem].self, from: body).map { ($0.index, $0.score) }
+            }
+        } catch {
+            throw DecodeFailure(reason: "\(error)")
+        }
+        guard items.count == count else {
+            throw DecodeFailure(reason: "expected \(count) results, got \(items.count)")
+        }
+        var scores = [Double](repeating: .nan, count: count)
+        for item in items {
+            guard scores.indices.contains(item.index), scores[item.index].isNaN else {
+                throw DecodeFailure(reason: "result index \(item.index) is out of range or repeated")
+            }
+            scores[item.index] = item.score
+        }
+        return BackendReply(scores: scores, tokens: tokens)
+    }
+
+    struct DecodeFailure: Error {
+        var reason: String
+    }
+}

@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import RerankCore
+
+/// A backend reached over HTTP with AsyncHTTPClient (which pools the connections).
+/// ```swift
+/// let client = HTTPBackendClient(configuration: .init(name: "gpu-0", api: .cohere, url: "http://127.0.0.1:8000",
+///                                                     model: "bge-reranker-v2-m3"), httpClient: .shared)
+/// ```
+public struct HTTPBackendClient: BackendClient {
+    public struct Configuration: Sendable {
+        public var name: String
+        public var api: BackendAPI
+        /// Scheme, host and port (and any prefix), without the rerank path.
+        public var url: String
+        /// Overrides the API's default path (Infinity serves `/rerank`).
+        public var path: String?
+        /// Sent as `Authorization: Bearer …`; never logged.
+        public var apiKey: String?
+        /// The model name the backend serves (defaults to the proxy's model name).
+        public var model: String
+        public var timeout: Duration
+
+        public init(
+            name: String, api: BackendAPI, url: String, path: String? = nil, apiKey: String? = nil,
+            model: String, timeout: Duration = .seconds(30)
+        ) {
+            self.name = name
+            self.api = api
+            self.url = url
+            self.path = path
+            self.apiKey = apiKey
+            self.model = model
+            self.timeout = timeout
+        }
+
+        var endpoint: String {
+            var base = url
+            while base.hasSuffix("/") { base.removeLast() }
+            return base + (path ?? api.defaultPath)
+        }
+    }
+
+    public let configuration: Configuration
+    let httpClient: HTTPClient
+    private let endpoint: String
+    private let timeout: TimeAmount
+
+    public init(configuration: Configuration, httpClient: HTTPClient) {
+        self.configuration = configuration
+        self.httpClient = httpClient
+        self.endpoint = configuration.endpoint
+        let (seconds, attoseconds) = configuration.timeout.components
+        self.timeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    public var name: String { configuration.name }
+
+    public func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
+        var request = HTTPClientRequest(url: endpoint)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "accept", value: "application/json")
+        if let apiKey = configuration.apiKey, !apiKey.isEmpty {
+            request.headers.add(name: "authorization", value: "Bearer \(apiKey)")
+        }
+        let body = configuration.api.encodeRequest(model: configuration.model, query: query, documents: documents, settings: settings)
+        request.body = .bytes(ByteBuffer(bytes: body))
+
+        let status: HTTPResponseStatus
+        let payload: ByteBuffer
+        do {
+            let response = try await httpClient.execute(request, timeout: timeout, logger: logger)
+            status = response.status
+            payload = try await response.body.collect(upTo: 64 << 20)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw .timeout(backend: name)
+        } catch {
+            throw .unreachable(backend: name, reason: "\(error)")
+        }
+        guard (200..<300).contains(Int(status.code)) else {
+            throw .status(backend: name, code: Int(status.code), message: Self.errorMessage(payload))
+        }
+        do {
+            return try configuration.api.decodeResponse(Data(buffer: payload), count: documents.count)
+        } catch {
+            throw .invalidResponse(backend: name, reason: error.reason)
+        }
+    }
+
+    /// The backend's own error message when it sent one of the known shapes, else a short excerpt.
+    static func errorMessage(_ payload: ByteBuffer) -> String {
+        let text = String(buffer: payload)
+        if let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
+            if let error = object["error"] as? [String: Any], let message = error["message"] as? String { return message }
+            for key in ["message", "error", "detail"] {
+                if let message = object[key] as? String { return message }
+            }
+        }
+        return String(text.prefix(300))
+    }
+}

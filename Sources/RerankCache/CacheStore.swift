@@ -1,0 +1,46 @@
+import RerankCore
+
+/// A stored score and when it was stored (seconds since 1970), so tiers above can honour the same TTL.
+public struct CachedScore: Sendable, Equatable {
+    public var score: Double
+    public var storedAt: Int64
+
+    public init(score: Double, storedAt: Int64) {
+        self.score = score
+        self.storedAt = storedAt
+    }
+}
+
+/// A persistent score store behind the in-process memory tier (SQLite, Redis).
+///
+/// Contract:
+/// - ``lookup(_:)`` answers for many keys in one round trip, in the order given, `nil` for a miss or an
+///   expired entry. It may be called from any task concurrently, and never blocks a concurrency thread.
+/// - ``save(_:)`` never waits for IO: it queues the entries, which become visible to ``pendingScore(_:)``
+///   and ``lookup(_:)`` at once and durable once the store's writer flushes them.
+/// - A store that fails throws ``CacheError``; callers treat that as a miss, never as a failed request.
+public protocol CacheStore: Sendable {
+    /// The tier's name in stats and metrics (`sqlite`, `redis`).
+    var name: String { get }
+    /// Stored entries (approximate while writes are pending).
+    var entryCount: Int { get }
+    func lookup(_ keys: [CacheKey]) async throws(CacheError) -> [CachedScore?]
+    func save(_ entries: [(key: CacheKey, score: CachedScore)])
+    /// A score queued by ``save(_:)`` and not yet confirmed durable; no IO.
+    func pendingScore(_ key: CacheKey) -> CachedScore?
+}
+
+/// Why a cache tier could not answer.
+public enum CacheError: Error, CustomStringConvertible, Sendable {
+    case open(path: String, reason: String)
+    case query(reason: String)
+    case write(reason: String)
+
+    public var description: String {
+        switch self {
+        case .open(let path, let reason): "cannot open cache store at \(path): \(reason)"
+        case .query(let reason): "cache lookup failed: \(reason)"
+        case .write(let reason): "cache write failed: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Logging
+import ServiceLifecycle
+
+/// The `Service` that makes ``SQLiteCacheStore`` writes durable: it commits queued scores in batches
+/// every `flushInterval`, sweeps expired and surplus rows every `sweepInterval`, and on graceful
+/// shutdown flushes what is left and closes the database.
+///
+/// Register it before the HTTP server so that it stops after the server has finished its requests.
+public struct SQLiteCacheWriter: Service {
+    let store: SQLiteCacheStore
+    let flushInterval: Duration
+    let sweepInterval: Duration
+    let logger: Logger
+
+    public init(
+        store: SQLiteCacheStore,
+        flushInterval: Duration = .milliseconds(50),
+        sweepInterval: Duration = .seconds(60),
+        logger: Logger
+    ) {
+        self.store = store
+        self.flushInterval = flushInterval
+        self.sweepInterval = sweepInterval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // Sweep once at start so a restart with a lower max_entries or an elapsed TTL applies at once.
+        await sweep()
+        let clock = ContinuousClock()
+        var nextSweep = clock.now.advanced(by: sweepInterval)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: flushInterval)
+            await flush()
+            if clock.now >= nextSweep || store.entryCount > store.configuration.maxEntries && store.configuration.maxEntries > 0 {
+                await sweep()
+                nextSweep = clock.now.advanced(by: sweepInterval)
+            }
+        }
+        await flush()
+        store.close()
+        logger.info("SQLite cache closed", metadata: ["rerank.cache.entries": "\(store.entryCount)"])
+    }
+
+    private func flush() async {
+        do {
+            try await store.flush()
+        } catch {
+            logger.warning("cache flush failed; entries stay queued", metadata: ["error.type": "\(error)"])
+        }
+    }
+
+    private func sweep() async {
+        do {
+            let deleted = try await store.sweep()
+            if deleted > 0 { logger.debug("cache sweep", metadata: ["rerank.cache.deleted": "\(deleted)"]) }
+        } catch {
+            logger.warning("cache sweep failed", metadata: ["error.type": "\(error)"])
+        }
+    }
+}

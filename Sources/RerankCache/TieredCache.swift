@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import RerankCore
+
+/// The memory tier in front of an optional persistent store: one call looks a request's keys up in both.
+///
+/// A store failure is logged and answered as a miss; it never fails the request.
+public final class TieredCache: Sendable {
+    /// Where each looked-up key was found.
+    public struct Lookup: Sendable {
+        /// Scores in the order of the keys asked; `nil` is a miss.
+        public var scores: [Double?]
+        public var memoryHits: Int
+        public var storeHits: Int
+        public var storeFailed: Bool
+    }
+
+    public let memory: MemoryCacheStore?
+    public let store: (any CacheStore)?
+    private let logger: Logger
+    private let now: @Sendable () -> Int64
+
+    public init(
+        memory: MemoryCacheStore?,
+        store: (any CacheStore)?,
+        logger: Logger,
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    ) {
+        self.memory = memory
+        self.store = store
+        self.logger = logger
+        self.now = now
+    }
+
+    var ttlSeconds: Int64 { memory?.ttlSeconds ?? 0 }
+
+    /// Looks `keys` up in memory, then the misses in the store (one batched query), promoting store hits.
+    public func lookup(_ keys: [CacheKey]) async -> Lookup {
+        let now = self.now()
+        var result = Lookup(scores: [Double?](repeating: nil, count: keys.count), memoryHits: 0, storeHits: 0, storeFailed: false)
+        var missing: [Int] = []
+        if let memory {
+            for (i, key) in keys.enumerated() {
+                if let hit = memory.score(for: key, now: now) {
+                    result.scores[i] = hit.score
+                    result.memoryHits += 1
+                } else {
+                    missing.append(i)
+                }
+            }
+        } else {
+            missing = Array(keys.indices)
+        }
+        guard let store, !missing.isEmpty else { return result }
+        do {
+            let found = try await store.lookup(missing.map { keys[$0] })
+            for (n, i) in missing.enumerated() {
+                guard let hit = found[n] else { continue }
+                result.scores[i] = hit.score
+                result.storeHits += 1
+                memory?.insert(keys[i], hit)
+            }
+        } catch {
+            result.storeFailed = true
+            logger.warning("cache store lookup failed; treating as misses", metadata: [
+                "rerank.cache.tier": "\(store.name)", "error.type": "\(error)",
+            ])
+        }
+        return result
+    }
+
+    /// A synchronous second look (memory and the store's write queue) for keys a request is about to
+    /// compute: catches a flight that completed between this request's lookup and its claim.
+    public func recheck(_ key: CacheKey) -> Double? {
+        let now = self.now()
+        if let hit = memory?.score(for: key, now: now) { return hit.score }
+        if let queued = store?.pendingScore(key) { return queued.score }
+        return nil
+    }
+
+    /// Stores fresh scores in every tier: memory at once, the store through its write-behind queue.
+    public func save(_ entries: [(key: CacheKey, score: Double)]) {
+        guard !entries.isEmpty else { return }
+        let stamped = entries.map { (key: $0.key, score: CachedScore(score: $0.score, storedAt: now())) }
+        if let memory {
+            for entry in stamped { memory.insert(entry.key, entry.score) }
+        }
+        store?.save(stamped)
+    }
+}

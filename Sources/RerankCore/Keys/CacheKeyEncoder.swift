@@ -1,0 +1,42 @@
+import Crypto
+
+/// Builds ``CacheKey``s for every document of one (model, settings, query).
+///
+/// The encoding is unambiguous: a version byte, then each field as an 8-byte big-endian length followed by
+/// its UTF-8 bytes, in a fixed order (model, revision, each score setting, query, document). Two different
+/// tuples can never encode to the same bytes, unlike a plain `query + document` concatenation.
+///
+/// The prefix up to and including the query is hashed once; each document continues from a copy of it.
+public struct CacheKeyEncoder {
+    /// Bump when the encoding or the meaning of a stored score changes; old entries then simply miss.
+    public static let version: UInt8 = 1
+
+    private let prefix: SHA256
+
+    public init(model: String, revision: String, settings: ScoreSettings, query: String) {
+        var hasher = SHA256()
+        hasher.update(data: [Self.version])
+        Self.append(model, to: &hasher)
+        Self.append(revision, to: &hasher)
+        for field in settings.canonicalFields {
+            Self.append(field, to: &hasher)
+        }
+        Self.append(query, to: &hasher)
+        self.prefix = hasher
+    }
+
+    /// The key of the pair (query, `document`) under this encoder's model and settings.
+    public func key(document: String) -> CacheKey {
+        var hasher = prefix
+        Self.append(document, to: &hasher)
+        return CacheKey(digest: hasher.finalize())
+    }
+
+    private static func append(_ field: String, to hasher: inout SHA256) {
+        var field = field
+        field.withUTF8 { utf8 in
+            withUnsafeBytes(of: UInt64(utf8.count).bigEndian) { hasher.update(bufferPointer: $0) }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(utf8))
+        }
+    }
+}

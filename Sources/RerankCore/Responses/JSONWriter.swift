@@ -1,0 +1,89 @@
+/// A minimal, allocation-light JSON writer for the responses on the hot path.
+///
+/// Doubles are written with Swift's shortest round-trip representation, so a score parsed back from
+/// the output is bit-for-bit the `Double` that was written.
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+
+    public init(capacity: Int = 1024) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    @inline(__always) public mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    @inline(__always) public mutating func byte(_ value: UInt8) {
+        bytes.append(value)
+    }
+
+    public mutating func int(_ value: Int) {
+        var text = value.description
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    /// Writes a finite double; non-finite values (never produced by a JSON backend) become `null`.
+    public mutating func double(_ value: Double) {
+        guard value.isFinite else { raw("null"); return }
+        var text = value.description
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func bool(_ value: Bool) {
+        value ? raw("true") : raw("false")
+    }
+
+    public mutating func string(_ value: String) {
+        var value = value
+        bytes.append(UInt8(ascii: "\""))
+        value.withUTF8 { utf8 in
+            var start = 0
+            for i in 0..<utf8.count {
+                let c = utf8[i]
+                guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i]))
+                start = i + 1
+                switch c {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x0A: raw("\\n")
+                case 0x0D: raw("\\r")
+                case 0x09: raw("\\t")
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    raw("\\u00")
+                    bytes.append(hex[Int(c >> 4)])
+                    bytes.append(hex[Int(c & 0xF)])
+                }
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<utf8.count]))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func value(_ value: JSONValue) {
+        switch value {
+        case .null: raw("null")
+        case .bool(let b): bool(b)
+        case .number(let n): double(n)
+        case .string(let s): string(s)
+        case .array(let items):
+            byte(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { byte(UInt8(ascii: ",")) }
+                self.value(item)
+            }
+            byte(UInt8(ascii: "]"))
+        case .object(let members):
+            byte(UInt8(ascii: "{"))
+            for (i, member) in members.enumerated() {
+                if i > 0 { byte(UInt8(ascii: ",")) }
+                string(member.key)
+                byte(UInt8(ascii: ":"))
+                self.value(member.value)
+            }
+            byte(UInt8(ascii: "}"))
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import AsyncHTTPClient
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import RerankBackends
+import RerankCache
+import RerankCore
+import ServiceLifecycle
+
+/// Run-time choices that are not part of the policy file.
+public struct AppOptions: Sendable {
+    public var host: String?
+    public var port: Int?
+    public var logger: Logger
+    /// Serves `/metrics` from this registry when set (the one `MetricsSystem` was bootstrapped with).
+    public var registry: PrometheusCollectorRegistry?
+    /// Called once the server listens, with its channel (tests read the bound port here).
+    public var onServerRunning: @Sendable (any Channel) async -> Void
+
+    public init(
+        host: String? = nil,
+        port: Int? = nil,
+        logger: Logger = Logger(label: "rerank-proxy"),
+        registry: PrometheusCollectorRegistry? = nil,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) {
+        self.host = host
+        self.port = port
+        self.logger = logger
+        self.registry = registry
+        self.onServerRunning = onServerRunning
+    }
+}
+
+/// The composition root: cache tiers, backend pools, the pipeline, routes and services, from a policy.
+///
+/// ```swift
+/// let app = try buildApplication(policy: try PolicyConfig.load(file: "policies/local.yaml"), options: .init())
+/// try await app.runService()
+/// ```
+/// Services start in the order cache writer, HTTP client, server and stop in reverse, so on SIGTERM the
+/// server finishes its in-flight requests before the last cache writes are flushed and the store closed.
+public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()) throws -> some ApplicationProtocol {
+    let logger = options.logger
+    let ttl = policy.cache.ttl.seconds
+
+    var services: [any Service] = []
+    var store: (any CacheStore)?
+    if policy.cache.store == .sqlite {
+        let sqlite: SQLiteCacheStore
+        do {
+            sqlite = try SQLiteCacheStore(
+                configuration: .init(path: policy.cache.sqlite.path, maxEntries: policy.cache.sqlite.maxEntries, ttlSeconds: ttl),
+                logger: logger
+            )
+        } catch {
+            throw error
+        }
+        services.append(SQLiteCacheWriter(store: sqlite, logger: logger))
+        store = sqlite
+    }
+    let memory = policy.cache.memoryEntries > 0 ? MemoryCacheStore(capacity: policy.cache.memoryEntries, ttlSeconds: ttl) : nil
+    let cache = TieredCache(memory: memory, store: store, logger: logger)
+
+    let httpClient = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64),
+            decompression: .disabled
+        )
+    )
+    services.append(HTTPClientService(client: httpClient, logger: logger))
+
+    let stats = ProxyStats(
+        storeName: store?.name ?? "none",
+        backends: policy.models.flatMap { model in model.backends.map { (model.name, $0.name) } }
+    )
+    let models = policy.models.map { model in
+        let clients: [any BackendClient] = model.backends.map { backend in
+            HTTPBackendClient(
+                configuration: .init(
+                    name: backend.name, api: backend.api, url: backend.url, path: backend.path, apiKey: backend.apiKey,
+                    model: backend.model ?? model.name, timeout: backend.timeout.duration
+                ),
+                httpClient: httpClient
+            )
+        }
+        let pool = BackendPool(
+            model: model.name,
+            backends: clients,
+            configuration: .init(
+                maxBatch: model.backends.map(\.maxBatch).min() ?? 64,
+                ejectAfter: model.ejectAfter,
+                ejectFor: model.ejectFor.duration
+            ),
+            observer: stats
+        )
+        return ModelRuntime(name: model.name, revision: model.revision, pool: pool)
+    }
+    let pipeline = RerankPipeline(models: models, cache: cache, stats: stats)
+
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    RerankController(
+        pipeline: pipeline,
+        limits: RequestLimits(maxDocuments: policy.server.maxDocuments),
+        maxBodyBytes: policy.server.maxBodyBytes
+    ).addRoutes(to: router)
+    StatusController(
+        pipeline: pipeline, stats: stats, registry: options.registry,
+        maxDocuments: policy.server.maxDocuments, storeName: store?.name ?? "none"
+    ).addRoutes(to: router)
+
+    let host = options.host ?? policy.server.host
+    let port = options.port ?? policy.server.port
+    let onServerRunning = options.onServerRunning
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: "rerank-proxy"),
+        services: services,
+        onServerRunning: { channel in
+            logger.info("rerank-proxy listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+            await onServerRunning(channel)
+        },
+        logger: logger
+    )
+}
+
+/// Shuts the shared HTTP client down when the service group stops.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        do {
+            try await client.shutdown()
+        } catch {
+            logger.warning("HTTP client shutdown failed", metadata: ["error.type": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,31 @@
+extension PolicyConfig {
+    /// A human-readable view of the resolved policy, with API keys masked.
+    public var summary: String {
+        var lines: [String] = []
+        lines.append("server: \(server.host):\(server.port)  max_body_bytes=\(server.maxBodyBytes)  max_documents=\(server.maxDocuments)")
+        var cacheLine = "cache: memory_entries=\(cache.memoryEntries)  store=\(cache.store.rawValue)  ttl=\(cache.ttl)"
+        if cache.store == .sqlite { cacheLine += "  sqlite.path=\(cache.sqlite.path)  sqlite.max_entries=\(cache.sqlite.maxEntries)" }
+        lines.append(cacheLine)
+        lines.append("models:")
+        for (i, model) in models.enumerated() {
+            let revision = model.revision.isEmpty ? "" : "  revision=\(model.revision)"
+            lines.append("  - \(model.name)\(i == 0 ? "  (default)" : "")\(revision)  eject_after=\(model.ejectAfter)  eject_for=\(model.ejectFor)")
+            for backend in model.backends {
+                let endpoint = backend.url.trimmingSuffix("/") + (backend.path ?? backend.api.defaultPath)
+                var line = "      \(backend.name): api=\(backend.api.rawValue)  POST \(endpoint)  max_batch=\(backend.maxBatch)  timeout=\(backend.timeout)"
+                if let served = backend.model { line += "  model=\(served)" }
+                if let key = backend.apiKey, !key.isEmpty { line += "  api_key=***" }
+                lines.append(line)
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: Character) -> String {
+        var s = self
+        while s.last == suffix { s.removeLast() }
+        return s
+    }
+}

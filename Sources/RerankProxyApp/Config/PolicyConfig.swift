@@ -1,0 +1,305 @@
+import Foundation
+import RerankBackends
+import Yams
+
+/// The policy file: server limits, cache tiers and the backend pool of every model.
+///
+/// ```swift
+/// let policy = try PolicyConfig.load(file: "policies/local.yaml")
+/// ```
+public struct PolicyConfig: Decodable, Sendable {
+    public var server: ServerConfig
+    public var cache: CacheConfig
+    /// The first model is the default when a request names none.
+    public var models: [ModelConfig]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case server, cache, models }
+
+    public init(server: ServerConfig = .init(), cache: CacheConfig = .init(), models: [ModelConfig]) {
+        self.server = server
+        self.cache = cache
+        self.models = models
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        server = try c.decodeIfPresent(ServerConfig.self, forKey: .server) ?? .init()
+        cache = try c.decodeIfPresent(CacheConfig.self, forKey: .cache) ?? .init()
+        guard let models = try c.decodeIfPresent([ModelConfig].self, forKey: .models) else {
+            throw DecodingError.keyNotFound(CodingKeys.models, .init(codingPath: [], debugDescription: "at least one model is required"))
+        }
+        self.models = models
+    }
+
+    /// Reads, decodes and validates a policy file.
+    /// - Throws: ``ConfigError`` naming the file, the key path and what is wrong.
+    public static func load(file: String) throws(ConfigError) -> PolicyConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw .unreadable(file: file, reason: "cannot read the file (\(error.localizedDescription))")
+        }
+        return try parse(text, file: file)
+    }
+
+    /// Decodes and validates policy YAML; `file` only labels the errors.
+    public static func parse(_ yaml: String, file: String = "<policy>") throws(ConfigError) -> PolicyConfig {
+        let policy: PolicyConfig
+        do {
+            policy = try YAMLDecoder().decode(PolicyConfig.self, from: yaml)
+        } catch let error as DecodingError {
+            throw error.configError(file: file)
+        } catch {
+            throw .located(file: file, path: "", message: "not valid YAML: \(error)")
+        }
+        do {
+            try policy.validate()
+        } catch {
+            if case .invalid(let path, let message) = error { throw .located(file: file, path: path, message: message) }
+            throw error
+        }
+        return policy
+    }
+
+    /// Checks what types alone cannot: non-empty pools, unique names, URLs, positive limits.
+    public func validate() throws(ConfigError) {
+        try server.validate()
+        try cache.validate()
+        guard !models.isEmpty else { throw .invalid(path: "models", message: "at least one model is required") }
+        var names = Set<String>()
+        for (i, model) in models.enumerated() {
+            guard names.insert(model.name).inserted else {
+                throw .invalid(path: "models[\(i)].name", message: "model \"\(model.name)\" is listed twice")
+            }
+            try model.validate(path: "models[\(i)]")
+        }
+    }
+}
+
+public struct ServerConfig: Decodable, Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var maxBodyBytes = 8_388_608
+    public var maxDocuments = 1000
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case host, port
+        case maxBodyBytes = "max_body_bytes"
+        case maxDocuments = "max_documents"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        host = try c.decodeExpanded(.host) ?? host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+        maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
+        maxDocuments = try c.decodeIfPresent(Int.self, forKey: .maxDocuments) ?? maxDocuments
+    }
+
+    func validate() throws(ConfigError) {
+        guard (0...65535).contains(port) else { throw .invalid(path: "server.port", message: "must be between 0 and 65535") }
+        guard maxBodyBytes > 0 else { throw .invalid(path: "server.max_body_bytes", message: "must be positive") }
+        guard maxDocuments > 0 else { throw .invalid(path: "server.max_documents", message: "must be positive") }
+        guard !host.isEmpty else { throw .invalid(path: "server.host", message: "must not be empty") }
+    }
+}
+
+public struct CacheConfig: Decodable, Sendable {
+    public enum Store: String, Decodable, Sendable { case sqlite, redis, none }
+
+    public struct SQLite: Decodable, Sendable {
+        public var path = "data/scores.sqlite"
+        public var maxEntries = 50_000_000
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case path
+            case maxEntries = "max_entries"
+        }
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            path = try c.decodeExpanded(.path) ?? path
+            maxEntries = try c.decodeIfPresent(Int.self, forKey: .maxEntries) ?? maxEntries
+        }
+    }
+
+    public var memoryEntries = 1_000_000
+    public var store = Store.sqlite
+    public var ttl = DurationValue(.seconds(30 * 86400), text: "30d")
+    public var sqlite = SQLite()
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case store, ttl, sqlite
+        case memoryEntries = "memory_entries"
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        memoryEntries = try c.decodeIfPresent(Int.self, forKey: .memoryEntries) ?? memoryEntries
+        store = try c.decodeIfPresent(Store.self, forKey: .store) ?? store
+        ttl = try c.decodeIfPresent(DurationValue.self, forKey: .ttl) ?? ttl
+        sqlite = try c.decodeIfPresent(SQLite.self, forKey: .sqlite) ?? sqlite
+    }
+
+    func validate() throws(ConfigError) {
+        guard memoryEntries >= 0 else { throw .invalid(path: "cache.memory_entries", message: "must be 0 (off) or positive") }
+        if store == .redis {
+            throw .invalid(path: "cache.store", message: "redis is not available in this version yet; use sqlite or none")
+        }
+        if store == .sqlite {
+            guard !sqlite.path.isEmpty else { throw .invalid(path: "cache.sqlite.path", message: "must not be empty") }
+            guard sqlite.maxEntries >= 0 else { throw .invalid(path: "cache.sqlite.max_entries", message: "must be 0 (unbounded) or positive") }
+        }
+    }
+}
+
+public struct ModelConfig: Decodable, Sendable {
+    public var name: String
+    /// Changes every cache key of the model: bump it when the weights behind the name change.
+    public var revision = ""
+    public var backends: [BackendConfig]
+    /// Consecutive retryable failures before a backend is left out for `eject_for`.
+    public var ejectAfter = 3
+    public var ejectFor = DurationValue(.seconds(10), text: "10s")
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, revision, backends
+        case ejectAfter = "eject_after"
+        case ejectFor = "eject_for"
+    }
+
+    public init(name: String, backends: [BackendConfig]) {
+        self.name = name
+        self.backends = backends
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let name = try c.decodeExpanded(.name) else {
+            throw DecodingError.keyNotFound(CodingKeys.name, .init(codingPath: decoder.codingPath, debugDescription: "every model needs a name"))
+        }
+        self.name = name
+        revision = try c.decodeExpanded(.revision) ?? revision
+        backends = try c.decodeIfPresent([BackendConfig].self, forKey: .backends) ?? []
+        ejectAfter = try c.decodeIfPresent(Int.self, forKey: .ejectAfter) ?? ejectAfter
+        ejectFor = try c.decodeIfPresent(DurationValue.self, forKey: .ejectFor) ?? ejectFor
+    }
+
+    func validate(path: String) throws(ConfigError) {
+        guard !name.isEmpty else { throw .invalid(path: "\(path).name", message: "must not be empty") }
+        guard !backends.isEmpty else { throw .invalid(path: "\(path).backends", message: "model \"\(name)\" needs at least one backend") }
+        guard ejectAfter >= 1 else { throw .invalid(path: "\(path).eject_after", message: "must be at least 1") }
+        var names = Set<String>()
+        for (i, backend) in backends.enumerated() {
+            guard names.insert(backend.name).inserted else {
+                throw .invalid(path: "\(path).backends[\(i)].name", message: "backend \"\(backend.name)\" is listed twice")
+            }
+            try backend.validate(path: "\(path).backends[\(i)]")
+        }
+    }
+}
+
+public struct BackendConfig: Decodable, Sendable {
+    public var name: String
+    public var api: BackendAPI = .cohere
+    public var url: String
+    public var path: String?
+    public var apiKey: String?
+    /// The model name the backend serves, when it differs from the proxy's.
+    public var model: String?
+    public var maxBatch = 64
+    public var timeout = DurationValue(.seconds(30), text: "30s")
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, api, url, path, model, timeout
+        case apiKey = "api_key"
+        case maxBatch = "max_batch"
+    }
+
+    public init(name: String, api: BackendAPI = .cohere, url: String, maxBatch: Int = 64, timeout: Duration = .seconds(30)) {
+        self.name = name
+        self.api = api
+        self.url = url
+        self.maxBatch = maxBatch
+        self.timeout = DurationValue(timeout, text: "\(timeout)")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let name = try c.decodeExpanded(.name), let url = try c.decodeExpanded(.url) else {
+            throw DecodingError.keyNotFound(
+                c.contains(.name) ? CodingKeys.url : CodingKeys.name,
+                .init(codingPath: decoder.codingPath, debugDescription: "every backend needs a name and a url")
+            )
+        }
+        self.name = name
+        self.url = url
+        if let api = try c.decodeIfPresent(String.self, forKey: .api) {
+            guard let known = BackendAPI(rawValue: api) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .api, in: c,
+                    debugDescription: "unknown api \"\(api)\" (expected one of: \(BackendAPI.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+            self.api = known
+        }
+        path = try c.decodeExpanded(.path)
+        apiKey = try c.decodeExpanded(.apiKey)
+        model = try c.decodeExpanded(.model)
+        maxBatch = try c.decodeIfPresent(Int.self, forKey: .maxBatch) ?? maxBatch
+        timeout = try c.decodeIfPresent(DurationValue.self, forKey: .timeout) ?? timeout
+    }
+
+    func validate(path: String) throws(ConfigError) {
+        guard !name.isEmpty else { throw .invalid(path: "\(path).name", message: "must not be empty") }
+        guard let components = URLComponents(string: url), let scheme = components.scheme, ["http", "https"].contains(scheme),
+            let host = components.host, !host.isEmpty
+        else {
+            throw .invalid(path: "\(path).url", message: "\"\(url)\" is not an http(s) URL with a host")
+        }
+        if let route = self.path, !route.hasPrefix("/") {
+            throw .invalid(path: "\(path).path", message: "must start with /")
+        }
+        guard maxBatch > 0 else { throw .invalid(path: "\(path).max_batch", message: "must be positive") }
+        guard timeout.duration > .zero else { throw .invalid(path: "\(path).timeout", message: "must be positive") }
+    }
+}
+
+extension DecodingError {
+    /// Turns Yams/Decodable errors into "file: models[0].backends[1].url: what is wrong".
+    func configError(file: String) -> ConfigError {
+        func render(_ path: [any CodingKey]) -> String {
+            var out = ""
+            for key in path {
+                if let index = key.intValue { out += "[\(index)]" } else { out += out.isEmpty ? key.stringValue : ".\(key.stringValue)" }
+            }
+            return out
+        }
+        switch self {
+        case .keyNotFound(let key, let context):
+            let parent = render(context.codingPath)
+            return .located(file: file, path: parent.isEmpty ? key.stringValue : "\(parent).\(key.stringValue)", message: "is required")
+        case .typeMismatch(let type, let context):
+            return .located(file: file, path: render(context.codingPath), message: "expected \(type): \(context.debugDescription)")
+        case .valueNotFound(let type, let context):
+            return .located(file: file, path: render(context.codingPath), message: "expected \(type), found nothing")
+        case .dataCorrupted(let context):
+            return .located(file: file, path: render(context.codingPath), message: context.debugDescription)
+        @unknown default:
+            return .located(file: file, path: "", message: "\(self)")
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Prometheus
+import RerankCache
+import RerankCore
+
+/// Health, readiness, model list, TEI `/info`, `/v1/stats` and Prometheus `/metrics`.
+struct StatusController: Sendable {
+    let pipeline: RerankPipeline
+    let stats: ProxyStats
+    let registry: PrometheusCollectorRegistry?
+    let maxDocuments: Int
+    let storeName: String
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/healthz") { _, _ in json(#"{"status":"ok"}"#) }
+        router.get("/health") { _, _ in json(#"{"status":"ok"}"#) }
+        router.get("/readyz") { _, _ in try readiness() }
+        router.get("/v1/models") { _, _ in models() }
+        router.get("/models") { _, _ in models() }
+        router.get("/info") { _, _ in info() }
+        router.get("/v1/stats") { _, _ in statsResponse() }
+        router.get("/stats") { _, _ in statsResponse() }
+        if let registry {
+            router.get("/metrics") { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+                )
+            }
+        }
+    }
+
+    private func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    private func json(_ text: String) -> Response { json(Array(text.utf8)) }
+
+    private func readiness() throws -> Response {
+        let backends = pipeline.models.values.reduce(0) { $0 + $1.pool.backends.count }
+        guard backends > 0 else { throw ProxyError.notReady("no backend is configured") }
+        let healthy = pipeline.models.values.reduce(0) { $0 + $1.pool.healthyBackends.count }
+        var w = JSONWriter()
+        w.raw("{\"status\":\"ready\",\"store\":")
+        w.string(storeName)
+        w.raw(",\"backends\":")
+        w.int(backends)
+        w.raw(",\"healthy_backends\":")
+        w.int(healthy)
+        w.byte(UInt8(ascii: "}"))
+        return json(w.bytes)
+    }
+
+    private func models() -> Response {
+        let created = Int(stats.started.timeIntervalSince1970)
+        var w = JSONWriter()
+        w.raw("{\"object\":\"list\",\"data\":[")
+        for (i, name) in pipeline.modelOrder.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.raw("{\"id\":")
+            w.string(name)
+            w.raw(",\"object\":\"model\",\"created\":")
+            w.int(created)
+            w.raw(",\"owned_by\":\"rerank-proxy\",\"capabilities\":[\"rerank\"]}")
+        }
+        w.raw("]}")
+        return json(w.bytes)
+    }
+
+    private func info() -> Response {
+        var w = JSONWriter()
+        w.raw("{\"model_id\":")
+        w.string(pipeline.defaultModel)
+        w.raw(",\"model_sha\":null,\"model_dtype\":\"float32\",\"model_type\":{\"reranker\":{\"id2label\":{\"0\":\"LABEL_0\"},\"label2id\":{\"LABEL_0\":0}}}")
+        w.raw(",\"max_concurrent_requests\":512,\"max_input_length\":8192,\"max_batch_tokens\":16384,\"max_batch_requests\":null")
+        w.raw(",\"max_client_batch_size\":")
+        w.int(maxDocuments)
+        w.raw(",\"auto_truncate\":true,\"tokenization_workers\":1,\"version\":\"rerank-proxy\",\"served_model_name\":")
+        w.string(pipeline.defaultModel)
+        w.byte(UInt8(ascii: "}"))
+        return json(w.bytes)
+    }
+
+    private func statsResponse() -> Response {
+        let s = stats.snapshot()
+        var w = JSONWriter()
+        w.raw("{\"requests\":")
+        w.int(s.requests)
+        w.raw(",\"pairs\":{\"total\":")
+        w.int(s.pairs.total)
+        w.raw(",\"hits\":")
+        w.int(s.pairs.hits)
+        w.raw(",\"coalesced\":")
+        w.int(s.pairs.coalesced)
+        w.raw(",\"forwarded\":")
+        w.int(s.pairs.forwarded)
+        w.raw(",\"failed\":")
+        w.int(s.pairs.failed)
+        w.raw("},\"hit_ratio\":")
+        w.double(s.pairs.total > 0 ? Double(s.pairs.hits) / Double(s.pairs.total) : 0)
+        w.raw(",\"tiers\":{\"memory\":{\"hits\":")
+        w.int(s.pairs.memoryHits)
+        w.raw(",\"entries\":")
+        w.int(pipeline.cache.memory?.count ?? 0)
+        w.raw(",\"capacity\":")
+        w.int(pipeline.cache.memory?.capacity ?? 0)
+        w.byte(UInt8(ascii: "}"))
+        if let store = pipeline.cache.store {
+            w.byte(UInt8(ascii: ","))
+            w.string(store.name)
+            w.raw(":{\"hits\":")
+            w.int(s.pairs.storeHits)
+            w.raw(",\"entries\":")
+            w.int(store.entryCount)
+            w.raw(",\"errors\":")
+            w.int(s.storeErrors)
+            w.byte(UInt8(ascii: "}"))
+        }
+        w.raw("},\"coalescing_in_flight\":")
+        w.int(pipeline.coalescer.inFlightCount)
+        w.raw(",\"backends\":[")
+        for (i, backend) in s.backends.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.raw("{\"name\":")
+            w.string(backend.name)
+            w.raw(",\"model\":")
+            w.string(backend.counters.model)
+            w.raw(",\"requests\":")
+            w.int(backend.counters.requests)
+            w.raw(",\"pairs\":")
+            w.int(backend.counters.pairs)
+            w.raw(",\"errors\":")
+            w.int(backend.counters.errors)
+            let histogram = backend.counters.latencyMicros
+            w.raw(",\"latency_ms\":{\"p50\":")
+            w.double(backend.counters.requests > 0 ? Double(histogram.valueAtPercentile(50)) / 1000 : 0)
+            w.raw(",\"p99\":")
+            w.double(backend.counters.requests > 0 ? Double(histogram.valueAtPercentile(99)) / 1000 : 0)
+            w.raw("}}")
+        }
+        w.raw("],\"uptime_seconds\":")
+        w.double((s.uptime * 1000).rounded() / 1000)
+        w.byte(UInt8(ascii: "}"))
+        return json(w.bytes)
+    }
+}

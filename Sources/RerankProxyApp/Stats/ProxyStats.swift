@@ -1,0 +1,153 @@
+import Foundation
+import Histogram
+import Metrics
+import RerankBackends
+import Synchronization
+
+/// What one request did with its unique pairs. Every pair is exactly one of hit, coalesced, forwarded, failed.
+struct RequestTally: Sendable {
+    var memoryHits = 0
+    var storeHits = 0
+    var coalesced = 0
+    var forwarded = 0
+    var failed = 0
+    var storeFailed = false
+
+    var hits: Int { memoryHits + storeHits }
+    var total: Int { hits + coalesced + forwarded + failed }
+}
+
+/// The counters behind `/v1/stats`, also emitted to swift-metrics (and so to `/metrics`).
+///
+/// swift-metrics can only write, so the numbers `/v1/stats` serves are kept here as well.
+final class ProxyStats: BackendPoolObserver, Sendable {
+    struct BackendCounters {
+        var model: String
+        var requests = 0
+        var pairs = 0
+        var errors = 0
+        var latencyMicros = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    }
+
+    struct Counters {
+        var requests = 0
+        var pairs = RequestTally()
+        var storeErrors = 0
+        var backends: [String: BackendCounters] = [:]
+        var backendOrder: [String] = []
+    }
+
+    /// The metric objects, created once (swift-metrics looks factories up on creation).
+    struct RequestMetrics: Sendable {
+        let requests: Counter
+        let pairsHit: Counter
+        let pairsCoalesced: Counter
+        let pairsForwarded: Counter
+        let pairsFailed: Counter
+        let memoryHits: Counter
+        let storeHits: Counter
+        let storeErrors: Counter
+
+        init(storeName: String) {
+            requests = Counter(label: "rerank_requests_total")
+            pairsHit = Counter(label: "rerank_pairs_total", dimensions: [("result", "hit")])
+            pairsCoalesced = Counter(label: "rerank_pairs_total", dimensions: [("result", "coalesced")])
+            pairsForwarded = Counter(label: "rerank_pairs_total", dimensions: [("result", "forwarded")])
+            pairsFailed = Counter(label: "rerank_pairs_total", dimensions: [("result", "failed")])
+            memoryHits = Counter(label: "rerank_cache_hits_total", dimensions: [("tier", "memory")])
+            storeHits = Counter(label: "rerank_cache_hits_total", dimensions: [("tier", storeName)])
+            storeErrors = Counter(label: "rerank_cache_errors_total", dimensions: [("tier", storeName)])
+        }
+    }
+
+    /// Per-backend metric objects, created when the pool is built.
+    struct BackendMetrics: Sendable {
+        let pairs: Counter
+        let errors: Counter
+        let duration: Metrics.Timer
+    }
+
+    private let counters = Mutex(Counters())
+    private let metrics: RequestMetrics
+    private let backendMetrics: [String: BackendMetrics]
+    let started = Date()
+
+    /// - Parameter backends: (model, backend name) of every configured backend, in policy order.
+    init(storeName: String, backends: [(model: String, backend: String)]) {
+        metrics = RequestMetrics(storeName: storeName)
+        var byName: [String: BackendMetrics] = [:]
+        var initial = Counters()
+        for (model, backend) in backends {
+            let key = Self.key(model: model, backend: backend)
+            let dimensions = [("model", model), ("backend", backend)]
+            byName[key] = BackendMetrics(
+                pairs: Counter(label: "rerank_backend_pairs_total", dimensions: dimensions),
+                errors: Counter(label: "rerank_backend_errors_total", dimensions: dimensions),
+                duration: Metrics.Timer(label: "rerank_backend_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+            )
+            initial.backends[key] = BackendCounters(model: model)
+            initial.backendOrder.append(key)
+        }
+        backendMetrics = byName
+        counters.withLock { $0 = initial }
+    }
+
+    private static func key(model: String, backend: String) -> String { model + "\u{0}" + backend }
+
+    func record(_ tally: RequestTally) {
+        counters.withLock { c in
+            c.requests += 1
+            c.pairs.memoryHits += tally.memoryHits
+            c.pairs.storeHits += tally.storeHits
+            c.pairs.coalesced += tally.coalesced
+            c.pairs.forwarded += tally.forwarded
+            c.pairs.failed += tally.failed
+            if tally.storeFailed { c.storeErrors += 1 }
+        }
+        metrics.requests.increment()
+        if tally.hits > 0 { metrics.pairsHit.increment(by: tally.hits) }
+        if tally.memoryHits > 0 { metrics.memoryHits.increment(by: tally.memoryHits) }
+        if tally.storeHits > 0 { metrics.storeHits.increment(by: tally.storeHits) }
+        if tally.coalesced > 0 { metrics.pairsCoalesced.increment(by: tally.coalesced) }
+        if tally.forwarded > 0 { metrics.pairsForwarded.increment(by: tally.forwarded) }
+        if tally.failed > 0 { metrics.pairsFailed.increment(by: tally.failed) }
+        if tally.storeFailed { metrics.storeErrors.increment() }
+    }
+
+    func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?) {
+        let key = Self.key(model: model, backend: backend)
+        let (seconds, attoseconds) = duration.components
+        let micros = UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        counters.withLock { c in
+            c.backends[key, default: BackendCounters(model: model)].requests += 1
+            c.backends[key]!.pairs += pairs
+            if error != nil { c.backends[key]!.errors += 1 }
+            _ = c.backends[key]!.latencyMicros.record(micros)
+        }
+        if let m = backendMetrics[key] {
+            m.pairs.increment(by: pairs)
+            if error != nil { m.errors.increment() }
+            m.duration.recordNanoseconds(Int64(micros) * 1000)
+        }
+    }
+
+    struct Snapshot {
+        var requests: Int
+        var pairs: RequestTally
+        var storeErrors: Int
+        var backends: [(name: String, counters: BackendCounters)]
+        var uptime: TimeInterval
+    }
+
+    func snapshot() -> Snapshot {
+        counters.withLock { c in
+            Snapshot(
+                requests: c.requests,
+                pairs: c.pairs,
+                storeErrors: c.storeErrors,
+                backends: c.backendOrder.map { key in (String(key.split(separator: "\u{0}", maxSplits: 1).last ?? ""), c.backends[key]!) },
+                uptime: Date().timeIntervalSince(started)
+            )
+        }
+    }
+}
