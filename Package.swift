@@ -82,13 +82,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RerankCoreTests", dependencies: ["RerankCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "RerankCacheTests", dependencies: ["RerankCache"], swiftSettings: swiftSettings),
+        .testTarget(name: "RerankCoreTests", dependencies: ["RerankCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        .testTarget(name: "RerankCacheTests", dependencies: ["RerankCache", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(
             name: "RerankProxyAppTests",
             dependencies: [
                 "RerankProxyApp",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -37,7 +37,10 @@ public struct SQLiteCacheWriter: Service {
                 nextSweep = clock.now.advanced(by: sweepInterval)
             }
         }
-        await flush()
+        // The last flush must happen even when this task was cancelled (GRDB refuses work in a cancelled
+        // task), so it runs in a task of its own.
+        let final = Task { await flush() }
+        await final.value
         store.close()
         logger.info("SQLite cache closed", metadata: ["rerank.cache.entries": "\(store.entryCount)"])
     }

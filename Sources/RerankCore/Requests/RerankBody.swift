@@ -37,7 +37,7 @@ public struct RerankBody: Decodable, Sendable {
         } else if c.contains(.query), try !c.decodeNil(forKey: .query) {
             throw DecodingError.typeMismatch(
                 String.self,
-                .init(codingPath: [CodingKeys.query], debugDescription: "query must be a string (multimodal queries are not supported)")
+                .init(codingPath: [CodingKeys.query], debugDescription: "must be a string (multimodal queries are not supported)")
             )
         }
         documents = try c.decodeIfPresent([DocumentInput].self, forKey: .documents)

@@ -66,7 +66,9 @@ public struct JSONWriter: Sendable {
         switch value {
         case .null: raw("null")
         case .bool(let b): bool(b)
-        case .number(let n): double(n)
+        case .number(let n):
+            // Echoed client numbers: integers stay integers (`7`, not `7.0`).
+            if n.rounded() == n, abs(n) < 9_007_199_254_740_992 { int(Int(n)) } else { double(n) }
         case .string(let s): string(s)
         case .array(let items):
             byte(UInt8(ascii: "["))

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+@testable import RerankCache
+@testable import RerankCore
+
+@Suite struct SQLiteCacheStoreTests {
+    @Test func queuedWritesAreVisibleBeforeAndAfterTheFlush() async throws {
+        let store = try SQLiteCacheStore(configuration: .init(path: temporarySQLitePath()), logger: testLogger)
+        let score = CachedScore(score: 1.0 / 3.0, storedAt: Int64(Date().timeIntervalSince1970))
+        store.save([(testKey(1), score)])
+        #expect(store.pendingScore(testKey(1)) == score)
+        #expect(try await store.lookup([testKey(1), testKey(2)]) == [score, nil])
+        #expect(try await store.flush() == 1)
+        #expect(store.pendingScore(testKey(1)) == nil)
+        let found = try await store.lookup([testKey(2), testKey(1)])
+        #expect(found[0] == nil)
+        #expect(found[1]?.score.bitPattern == (1.0 / 3.0).bitPattern)
+        #expect(store.entryCount == 1)
+        store.close()
+    }
+
+    @Test func scoresSurviveReopening() async throws {
+        let path = temporarySQLitePath()
+        let now = Int64(Date().timeIntervalSince1970)
+        do {
+            let store = try SQLiteCacheStore(configuration: .init(path: path), logger: testLogger)
+            store.save((0..<700).map { (testKey($0), CachedScore(score: Double($0) * 0.001, storedAt: now)) })
+            try await store.flush()
+            store.close()
+        }
+        let reopened = try SQLiteCacheStore(configuration: .init(path: path), logger: testLogger)
+        #expect(reopened.entryCount == 700)
+        // More keys than one IN (...) chunk.
+        let found = try await reopened.lookup((0..<700).map(testKey))
+        #expect(found.enumerated().allSatisfy { $1?.score == Double($0) * 0.001 })
+        reopened.close()
+    }
+
+    @Test func rewritingAKeyKeepsTheCountExact() async throws {
+        let store = try SQLiteCacheStore(configuration: .init(path: temporarySQLitePath()), logger: testLogger)
+        store.save([(testKey(1), .init(score: 1, storedAt: 10))])
+        try await store.flush()
+        store.save([(testKey(1), .init(score: 1, storedAt: 20)), (testKey(2), .init(score: 2, storedAt: 20))])
+        try await store.flush()
+        #expect(store.entryCount == 2)
+        store.close()
+    }
+
+    @Test func ttlHidesAndSweepsOldRows() async throws {
+        let clock = FakeClock(1_000_000)
+        let store = try SQLiteCacheStore(
+            configuration: .init(path: temporarySQLitePath(), ttlSeconds: 60), logger: testLogger, now: { clock.now }
+        )
+        store.save([(testKey(1), .init(score: 1, storedAt: clock.now))])
+        try await store.flush()
+        clock.advance(30)
+        store.save([(testKey(2), .init(score: 2, storedAt: clock.now))])
+        try await store.flush()
+        clock.advance(31)
+        let found = try await store.lookup([testKey(1), testKey(2)])
+        #expect(found[0] == nil)
+        #expect(found[1]?.score == 2)
+        #expect(try await store.sweep() == 1)
+        #expect(store.entryCount == 1)
+        store.close()
+    }
+
+    @Test func maxEntriesDeletesTheOldest() async throws {
+        let store = try SQLiteCacheStore(configuration: .init(path: temporarySQLitePath(), maxEntries: 5), logger: testLogger)
+        store.save((0..<8).map { (testKey($0), CachedScore(score: Double($0), storedAt: Int64(100 + $0))) })
+        try await store.flush()
+        #expect(store.entryCount == 8)
+        #expect(try await store.sweep() == 3)
+        #expect(store.entryCount == 5)
+        let found = try await store.lookup((0..<8).map(testKey))
+        #expect(found.map { $0 != nil } == [false, false, false, true, true, true, true, true])
+        store.close()
+    }
+
+    @Test func writerServiceFlushesOnShutdown() async throws {
+        let path = temporarySQLitePath()
+        let store = try SQLiteCacheStore(configuration: .init(path: path), logger: testLogger)
+        let writer = SQLiteCacheWriter(store: store, flushInterval: .seconds(3600), logger: testLogger)
+        let task = Task { try await writer.run() }
+        store.save([(testKey(9), .init(score: 9, storedAt: Int64(Date().timeIntervalSince1970)))])
+        task.cancel()
+        try await task.value
+        let reopened = try SQLiteCacheStore(configuration: .init(path: path), logger: testLogger)
+        #expect(try await reopened.lookup([testKey(9)])[0]?.score == 9)
+        reopened.close()
+    }
+
+    @Test func unopenableFileIsAClearError() {
+        #expect(throws: CacheError.self) {
+            try SQLiteCacheStore(configuration: .init(path: "/proc/definitely/not/here.sqlite"), logger: testLogger)
+        }
+    }
+}

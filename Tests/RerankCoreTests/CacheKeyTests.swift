@@ -1,0 +1,66 @@
+import Crypto
+import Testing
+
+@testable import RerankCore
+
+@Suite struct CacheKeyTests {
+    func key(model: String = "m", revision: String = "", settings: ScoreSettings = .init(), query: String = "q", document: String = "d") -> CacheKey {
+        CacheKeyEncoder(model: model, revision: revision, settings: settings, query: query).key(document: document)
+    }
+
+    @Test func sameInputsGiveTheSameKey() {
+        #expect(key() == key())
+        #expect(key().description.count == 64)
+    }
+
+    @Test func everyFieldChangesTheKey() {
+        let base = key()
+        #expect(key(model: "m2") != base)
+        #expect(key(revision: "r1") != base)
+        #expect(key(settings: .init(rawScores: true)) != base)
+        #expect(key(settings: .init(truncate: true)) != base)
+        #expect(key(settings: .init(truncationDirection: .left)) != base)
+        #expect(key(settings: .init(truncatePromptTokens: 128)) != base)
+        #expect(key(query: "q2") != base)
+        #expect(key(document: "d2") != base)
+    }
+
+    @Test func fieldBoundariesCannotBeShifted() {
+        // Infinity-style query+document concatenation would make these collide.
+        #expect(key(query: "ab", document: "c") != key(query: "a", document: "bc"))
+        #expect(key(model: "ab", query: "c") != key(model: "a", query: "bc"))
+        #expect(key(query: "", document: "x") != key(query: "x", document: ""))
+        // The lengths are part of the encoding, so embedded separators do not alias either.
+        #expect(key(query: "a\u{0}b", document: "c") != key(query: "a", document: "b\u{0}c"))
+    }
+
+    @Test func prefixReuseMatchesAFreshEncoder() {
+        let encoder = CacheKeyEncoder(model: "m", revision: "", settings: .init(), query: "q")
+        let first = encoder.key(document: "one")
+        _ = encoder.key(document: "two")
+        #expect(encoder.key(document: "one") == first)
+        #expect(first == key(document: "one"))
+    }
+
+    @Test func bytesRoundTrip() throws {
+        let original = key(document: "round trip")
+        let restored = try #require(CacheKey(bytes: original.bytes))
+        #expect(restored == original)
+        #expect(CacheKey(bytes: [UInt8](repeating: 0, count: 31)) == nil)
+    }
+
+    @Test func encodingIsTheDocumentedLengthPrefixedLayout() {
+        // Rebuild the documented encoding by hand: version byte, then 8-byte big-endian length + UTF-8 per field.
+        func field(_ text: String) -> [UInt8] {
+            let utf8 = Array(text.utf8)
+            return withUnsafeBytes(of: UInt64(utf8.count).bigEndian) { Array($0) } + utf8
+        }
+        var bytes: [UInt8] = [CacheKeyEncoder.version]
+        for text in ["bge-reranker-v2-m3", "", "raw_scores=0", "truncate=-", "truncation_direction=-", "truncate_prompt_tokens=-",
+                     "what is panda?", "The giant panda is a bear."] {
+            bytes += field(text)
+        }
+        let expected = CacheKey(bytes: Array(SHA256.hash(data: bytes)))
+        #expect(key(model: "bge-reranker-v2-m3", query: "what is panda?", document: "The giant panda is a bear.") == expected)
+    }
+}
