@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// An in-process reranker over real HTTP, speaking the cohere (`/v1/rerank`, `/rerank` with documents)
+/// and TEI (`/rerank` with texts) formats. Its scores are a pure function of (query, document), so tests
+/// know every exact answer; it counts what it receives and can be told to fail or be slow.
+final class FakeRerankBackend: Sendable {
+    struct State {
+        var calls = 0
+        var pairs = 0
+        var documents: [String] = []
+        var sawTopN = false
+        var sawRawScores = false
+        var failStatus: Int?
+        var delay: Duration = .zero
+    }
+
+    let state = Mutex(State())
+
+    /// The score every fake backend gives the pair: 53 well-mixed bits, so bit-exactness is tested.
+    static func score(query: String, document: String, raw: Bool = false) -> Double {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in query.utf8 + [0xFF] + document.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        hash ^= hash >> 29
+        hash = hash &* 0xBF58_476D_1CE4_E5B9
+        hash ^= hash >> 32
+        let unit = Double(hash >> 11) / Double(1 << 53)
+        return raw ? unit * 20 - 10 : unit
+    }
+
+    var calls: Int { state.withLock { $0.calls } }
+    var pairs: Int { state.withLock { $0.pairs } }
+    var documents: [String] { state.withLock { $0.documents } }
+    func fail(with status: Int?) { state.withLock { $0.failStatus = status } }
+    func delay(_ delay: Duration) { state.withLock { $0.delay = delay } }
+
+    private func respond(_ request: Request) async throws -> Response {
+        let buffer = try await request.body.collect(upTo: 64 << 20)
+        let object = try JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] ?? [:]
+        let query = object["query"] as? String ?? ""
+        let isTEI = object["texts"] != nil
+        let documents = (object["texts"] ?? object["documents"]) as? [String] ?? []
+        let raw = (object["raw_scores"] as? Bool) ?? false
+        let (failStatus, delay) = state.withLock { state in
+            state.calls += 1
+            state.pairs += documents.count
+            state.documents += documents
+            if object["top_n"] != nil { state.sawTopN = true }
+            if raw { state.sawRawScores = true }
+            return (state.failStatus, state.delay)
+        }
+        if delay > .zero { try await Task.sleep(for: delay) }
+        if let failStatus {
+            let body = #"{"error":{"message":"injected failure","type":"InternalServerError"}}"#
+            return Response(status: .init(code: failStatus), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        let scored = documents.enumerated().map { (index: $0.offset, score: Self.score(query: query, document: $0.element, raw: raw)) }
+            .sorted { $0.score > $1.score }
+        let json: Any = isTEI
+            ? scored.map { ["index": $0.index, "score": $0.score] as [String: Any] }
+            : ["id": "fake", "model": object["model"] ?? "", "results": scored.map { ["index": $0.index, "relevance_score": $0.score] as [String: Any] },
+               "usage": ["total_tokens": documents.count * 3]] as [String: Any]
+        let data = try JSONSerialization.data(withJSONObject: json)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Runs the fake on a free loopback port for the duration of `body`, which gets its base URL.
+    func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+        let router = Router()
+        router.post("/v1/rerank") { request, _ in try await self.respond(request) }
+        router.post("/rerank") { request, _ in try await self.respond(request) }
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "fake-backend")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            let port = await iterator.next() ?? 0
+            do {
+                let result = try await body("http://127.0.0.1:\(port)")
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+@testable import RerankProxyApp
+
+@Suite struct PolicyConfigTests {
+    func error(_ yaml: String) -> String? {
+        do {
+            _ = try PolicyConfig.parse(yaml, file: "p.yaml")
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func minimalPolicyGetsTheDocumentedDefaults() throws {
+        let policy = try PolicyConfig.parse("models:\n  - name: m\n    backends:\n      - name: b\n        url: http://127.0.0.1:8000\n")
+        #expect(policy.server.host == "127.0.0.1")
+        #expect(policy.server.port == 8080)
+        #expect(policy.server.maxBodyBytes == 8_388_608)
+        #expect(policy.server.maxDocuments == 1000)
+        #expect(policy.cache.memoryEntries == 1_000_000)
+        #expect(policy.cache.store == .sqlite)
+        #expect(policy.cache.ttl.seconds == 30 * 86400)
+        #expect(policy.cache.sqlite.path == "data/scores.sqlite")
+        #expect(policy.cache.sqlite.maxEntries == 50_000_000)
+        #expect(policy.models[0].backends[0].api == .cohere)
+        #expect(policy.models[0].backends[0].maxBatch == 64)
+        #expect(policy.models[0].backends[0].timeout.duration == .seconds(30))
+    }
+
+    @Test(arguments: [("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("1.5m", .seconds(90)), ("2h", .seconds(7200)), ("30d", .seconds(2_592_000)), ("0", .zero)])
+    func durations(text: String, expected: Duration) throws {
+        #expect(try DurationValue(parsing: text).duration == expected)
+    }
+
+    @Test func badDurationsAreRefused() {
+        for text in ["", "10", "5 parsecs", "-1s", "s"] {
+            #expect(throws: ConfigError.self) { try DurationValue(parsing: text) }
+        }
+    }
+
+    @Test func shippedPoliciesAreValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for name in ["local.yaml", "vllm-pool.yaml"] {
+            setenv("VLLM_API_KEY", "secret", 1)
+            let policy = try PolicyConfig.load(file: root.appendingPathComponent("policies/\(name)").path)
+            #expect(!policy.models.isEmpty)
+            #expect(!policy.summary.contains("secret"))
+        }
+    }
+
+    @Test func environmentVariablesAreExpanded() throws {
+        setenv("RERANK_TEST_KEY", "k-123", 1)
+        unsetenv("RERANK_TEST_UNSET")
+        let yaml = """
+            models:
+              - name: m
+                backends:
+                  - { name: b, url: "http://h:1", api_key: "${RERANK_TEST_KEY}", path: "${RERANK_TEST_UNSET:-/rerank}" }
+            """
+        let policy = try PolicyConfig.parse(yaml)
+        #expect(policy.models[0].backends[0].apiKey == "k-123")
+        #expect(policy.models[0].backends[0].path == "/rerank")
+        let missing = error(yaml.replacingOccurrences(of: "RERANK_TEST_KEY", with: "RERANK_TEST_UNSET"))
+        #expect(missing?.contains("models[0].backends[0].api_key") == true)
+        #expect(missing?.contains("RERANK_TEST_UNSET is not set") == true)
+    }
+
+    @Test func errorsNameTheFileTheKeyAndTheProblem() {
+        let backend = "models:\n  - name: m\n    backends:\n      - name: b\n        url: http://h:1\n"
+        #expect(error("models: []\n") == "p.yaml: models: at least one model is required")
+        #expect(error("server:\n  port: 70000\n" + backend) == "p.yaml: server.port: must be between 0 and 65535")
+        #expect(error("server:\n  port: eighty\n" + backend)?.hasPrefix("p.yaml: server.port: expected Int") == true)
+        #expect(error("cache:\n  sotre: sqlite\n" + backend)?.hasPrefix("p.yaml: cache.sotre: unknown key") == true)
+        #expect(error("cache:\n  store: mongo\n" + backend)?.hasPrefix("p.yaml: cache.store:") == true)
+        #expect(error(backend + "        api: grpc\n")?.contains("models[0].backends[0].api: unknown api \"grpc\"") == true)
+        #expect(error(backend + "        max_batch: 0\n") == "p.yaml: models[0].backends[0].max_batch: must be positive")
+        #expect(error(backend + "        timeout: soon\n")?.hasPrefix("p.yaml: models[0].backends[0].timeout:") == true)
+        #expect(error(backend.replacingOccurrences(of: "http://h:1", with: "h:1"))?.contains("models[0].backends[0].url") == true)
+        #expect(error("models:\n  - name: m\n") == "p.yaml: models[0].backends: model \"m\" needs at least one backend")
+        #expect(error(backend + "      - name: b\n        url: http://h:2\n") == "p.yaml: models[0].backends[1].name: backend \"b\" is listed twice")
+        #expect(error("models:\n  - backends: []\n")?.contains("models[0].name") == true)
+        #expect(error("server: [1\n")?.hasPrefix("p.yaml:") == true)
+    }
+
+    @Test func unreadableFile() {
+        #expect(throws: ConfigError.self) { try PolicyConfig.load(file: "/nonexistent/policy.yaml") }
+    }
+}
