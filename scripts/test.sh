@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: the Swift suites (unit + app tests over real HTTP and real SQLite files), then the
+# ONNX worker's pytest suite, which includes the end-to-end proxy-in-front-of-worker test.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+echo "== swift build (debug, with tests)"
+swift build --build-tests
+echo "== swift test"
+swift test --skip-build
+echo "== worker tests (pytest)"
+RERANK_PROXY_BIN="$ROOT/.build/debug/rerank-proxy" "$ROOT/scripts/test-worker.sh"
