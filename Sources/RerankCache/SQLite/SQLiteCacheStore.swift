@@ -157,7 +157,7 @@ public final class SQLiteCacheStore: CacheStore {
 
     /// Commits everything queued so far in one transaction. Returns how many entries were written.
     @discardableResult
-    func flush() async throws(CacheError) -> Int {
+    public func flush() async throws(CacheError) -> Int {
         let batch: [CacheKey: CachedScore] = pending.withLock { pending in
             // A failed flush left its entries in `flushing`; retry them together with the new ones.
             pending.flushing.merge(pending.queued) { _, new in new }
@@ -237,4 +237,15 @@ final class RowCounter: Sendable {
     func load() -> Int { value.load(ordering: .relaxed) }
     func add(_ n: Int) { value.add(n, ordering: .relaxed) }
     func subtract(_ n: Int) { value.subtract(n, ordering: .relaxed) }
+}
+
+extension SQLiteCacheStore {
+    /// Folds the WAL into the main file (for measuring its size).
+    public func checkpoint() async throws(CacheError) {
+        do {
+            try await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        } catch {
+            throw .write(reason: "\(error)")
+        }
+    }
 }

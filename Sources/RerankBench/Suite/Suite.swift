@@ -1,0 +1,268 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import RerankCache
+import RerankCore
+import Logging
+
+/// The scenarios of docs/benchmarks.md. Each appends rows (and notes) for the report.
+struct Suite: Sendable {
+    struct Row {
+        var scenario: String
+        var variant: String
+        var report: RunReport
+    }
+
+    let binary: String
+    let seconds: Int
+    let smoke: Bool
+    var rows: [Row] = []
+    var notes: [String: [String]] = [:]
+    var hitRatioSeries: [(seconds: Double, cumulative: Double, interval: Double)] = []
+    var failedChecks: [String] = []
+    var scale: (entries: Int, insertSeconds: Double, bytesPerEntry: Double, p50: Double, p99: Double)?
+    let corpus = Corpus(seed: 42, size: 50_000)
+
+    init(binary: String, seconds: Int, smoke: Bool) {
+        self.binary = binary
+        self.seconds = seconds
+        self.smoke = smoke
+    }
+
+    mutating func note(_ scenario: String, _ text: String) {
+        notes[scenario, default: []].append(text)
+        print("  note: \(text)")
+    }
+
+    mutating func check(_ condition: Bool, _ message: String) {
+        if !condition { failedChecks.append(message) }
+    }
+
+    mutating func record(_ scenario: String, _ variant: String, _ report: RunReport) {
+        print("[\(scenario)] \(variant): \(report.rps) req/s, p50 \(report.p50_ms) ms, p99 \(report.p99_ms) ms, errors \(report.errors)")
+        rows.append(Row(scenario: scenario, variant: variant, report: report))
+    }
+
+    mutating func runAll(scaleEntries: Int) async throws {
+        let fast = SimulatedGPU(cost: .init(base: .zero, perPair: .zero, concurrency: 64))
+        let slow20 = SimulatedGPU(cost: .init(base: .milliseconds(20), perPair: .zero, concurrency: 64))
+        let t4 = SimulatedGPU(cost: .init())
+        let gpus = [fast, slow20, t4]
+        let initial = self
+        self = try await withSimulatedGPUs(gpus) { urls in
+            var suite = initial
+            try await suite.hitPath(backend: urls[0])
+            try await suite.burst(backend: urls[1], gpu: slow20)
+            if !suite.smoke {
+                try await suite.missOverhead(fast: urls[0], slow: urls[1])
+                try await suite.ragTrace(backend: urls[2], gpu: t4)
+            }
+            return suite
+        }
+        if scaleEntries > 0 { try await scaleScenario(entries: scaleEntries) }
+    }
+
+    // MARK: - Driving
+
+    /// Runs a fixed body with wrk when it is installed, else with the in-process driver.
+    mutating func drive(_ scenario: String, _ variant: String, url: String, body: [UInt8], concurrency: Int) async throws {
+        if let wrk = try Wrk.run(url: url, body: body, connections: concurrency, seconds: seconds) {
+            var report = RunReport(name: variant, result: LoadDriver.Result(), concurrency: concurrency)
+            report.requests = wrk.requests
+            report.rps = wrk.rps
+            report.p50_ms = wrk.p50
+            report.p90_ms = wrk.p90
+            report.p99_ms = wrk.p99
+            report.errors = wrk.errors
+            report.seconds = wrk.seconds
+            record(scenario, variant + " (wrk)", report)
+        } else {
+            let client = BenchHTTP.makeClient(concurrency: concurrency)
+            let buffer = ByteBuffer(bytes: body)
+            let result = await LoadDriver(url: url, concurrency: concurrency, duration: .seconds(seconds)).run(client: client) { _ in buffer }
+            try await client.shutdown()
+            record(scenario, variant + " (driver)", RunReport(name: variant, result: result, concurrency: concurrency))
+        }
+    }
+
+    func driverRun(url: String, bodies: RequestBodies, concurrency: Int, count: Int? = nil, duration: Duration? = nil, get: Bool = false) async throws -> LoadDriver.Result {
+        let client = BenchHTTP.makeClient(concurrency: concurrency)
+        let result = await LoadDriver(url: url, concurrency: concurrency, count: count ?? bodies.count, duration: duration, method: get ? .GET : .POST)
+            .run(client: client) { bodies.body($0) }
+        try await client.shutdown()
+        return result
+    }
+
+    // MARK: - 1. Hit path
+
+    mutating func hitPath(backend: String) async throws {
+        let scenario = "1. hit path"
+        let proxy = try ProxyProcess(binary: binary, backendURL: backend, memoryEntries: 1_000_000)
+        try await proxy.waitReady()
+        let ceiling = try await driverRun(url: proxy.baseURL + "/healthz", bodies: .fixed(ByteBuffer()), concurrency: 32, duration: .seconds(max(2, seconds / 2)), get: true)
+        record(scenario, "driver ceiling: GET /healthz, in-process driver", RunReport(name: "ceiling", result: ceiling, concurrency: 32))
+        if let wrk = Wrk.path {
+            note(scenario, "fixed requests are driven by \(wrk) (1 thread); the in-process driver's ceiling is the /healthz row")
+        } else {
+            note(scenario, "wrk is not installed: fixed requests use the in-process driver, whose ceiling is the /healthz row")
+        }
+        let shapes = [(20, 500), (100, 1000)]
+        for (docs, bytes) in shapes {
+            guard case .fixed(let buffer) = RequestBodies.fixed(documents: docs, bytes: bytes, corpus: corpus, dialect: .documents, model: nil) else { continue }
+            let body = Array(buffer.readableBytesView)
+            _ = try await driverRun(url: proxy.baseURL + "/v1/rerank", bodies: .fixed(buffer), concurrency: 1, count: 1)
+            try await drive(scenario, "memory tier, \(docs) docs × \(bytes) B, c=32", url: proxy.baseURL + "/v1/rerank", body: body, concurrency: 32)
+        }
+        proxy.stop()
+        if smoke { return }
+        let sqliteOnly = try ProxyProcess(binary: binary, backendURL: backend, memoryEntries: 0)
+        try await sqliteOnly.waitReady()
+        for (docs, bytes) in shapes {
+            guard case .fixed(let buffer) = RequestBodies.fixed(documents: docs, bytes: bytes, corpus: corpus, dialect: .documents, model: nil) else { continue }
+            _ = try await driverRun(url: sqliteOnly.baseURL + "/v1/rerank", bodies: .fixed(buffer), concurrency: 1, count: 1)
+            try await Task.sleep(for: .milliseconds(200))  // let the write-behind flush
+            try await drive(scenario, "SQLite tier (memory off), \(docs) docs × \(bytes) B, c=32", url: sqliteOnly.baseURL + "/v1/rerank", body: Array(buffer.readableBytesView), concurrency: 32)
+        }
+        let stats = await BenchHTTP.getJSON(sqliteOnly.baseURL + "/v1/stats")
+        let sqliteHits = ((stats?["tiers"] as? [String: Any])?["sqlite"] as? [String: Any])?["hits"] as? Int ?? 0
+        note(scenario, "SQLite-tier run served \(sqliteHits) pairs from SQLite; Redis tier: not built yet (its own issue)")
+        sqliteOnly.stop()
+    }
+
+    // MARK: - 2. Miss-path overhead
+
+    mutating func missOverhead(fast: String, slow: String) async throws {
+        let scenario = "2. miss-path overhead"
+        let documents = (0..<20).map { corpus.text($0, bytes: 500) }
+        for (name, url) in [("0 ms backend", fast), ("20 ms backend", slow)] {
+            let proxy = try ProxyProcess(binary: binary, backendURL: url, memoryEntries: 1_000_000)
+            try await proxy.waitReady()
+            let direct = try await driverRun(
+                url: url + "/v1/rerank", bodies: .unique(prefix: "direct \(name) \(UUID())", documents: documents, dialect: .documents, model: nil),
+                concurrency: 4, duration: .seconds(seconds)
+            )
+            let through = try await driverRun(
+                url: proxy.baseURL + "/v1/rerank", bodies: .unique(prefix: "proxy \(name) \(UUID())", documents: documents, dialect: .documents, model: nil),
+                concurrency: 4, duration: .seconds(seconds)
+            )
+            record(scenario, "\(name), unique 20 × 500 B, c=4, direct", RunReport(name: "direct", result: direct, concurrency: 4))
+            record(scenario, "\(name), unique 20 × 500 B, c=4, through proxy", RunReport(name: "proxy", result: through, concurrency: 4))
+            let addedP50 = through.percentileMs(50) - direct.percentileMs(50)
+            let addedP99 = through.percentileMs(99) - direct.percentileMs(99)
+            note(scenario, String(format: "%@: added latency p50 %.3f ms (target ≤ 0.5), p99 %.3f ms (target ≤ 2)", name, addedP50, addedP99))
+            proxy.stop()
+        }
+    }
+
+    // MARK: - 3. RAG trace
+
+    mutating func ragTrace(backend: String, gpu: SimulatedGPU) async throws {
+        let scenario = "3. RAG trace"
+        let trace = TraceGenerator().generate()
+        let unique = TraceGenerator.uniquePairs(trace)
+        let total = trace.reduce(0) { $0 + $1.docs.count }
+        note(scenario, "trace: \(trace.count) requests, \(total) pairs, \(unique) unique pairs (Zipf s=1.1 over 2000 queries, seed 42); simulated T4: \(gpu.cost)")
+        let bodies = RequestBodies.trace(trace, corpus: corpus, dialect: .documents, model: nil)
+        let concurrency = 8
+
+        let beforeDirect = gpu.snapshot
+        let direct = try await driverRun(url: backend + "/v1/rerank", bodies: bodies, concurrency: concurrency, duration: .seconds(seconds * 3))
+        var directReport = RunReport(name: "direct", result: direct, concurrency: concurrency)
+        directReport.backend_pairs = gpu.snapshot.pairs - beforeDirect.pairs
+        record(scenario, "direct to the simulated GPU (first \(direct.requests) requests, \(seconds * 3) s)", directReport)
+
+        let proxy = try ProxyProcess(binary: binary, backendURL: backend, memoryEntries: 1_000_000)
+        try await proxy.waitReady()
+        let before = gpu.snapshot
+        let statsURL = proxy.baseURL + "/v1/stats"
+        let sampler = Task { () -> [(Double, Int, Int)] in
+            var samples: [(Double, Int, Int)] = []
+            let clock = ContinuousClock()
+            let start = clock.now
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if let stats = await BenchHTTP.getJSON(statsURL), let pairs = stats["pairs"] as? [String: Int] {
+                    samples.append(((clock.now - start).milliseconds / 1000, pairs["hits"] ?? 0, pairs["total"] ?? 0))
+                }
+            }
+            return samples
+        }
+        let through = try await driverRun(url: proxy.baseURL + "/v1/rerank", bodies: bodies, concurrency: concurrency)
+        sampler.cancel()
+        let samples = await sampler.value
+        var report = RunReport(name: "proxy", result: through, concurrency: concurrency)
+        report.backend_pairs = gpu.snapshot.pairs - before.pairs
+        report.backend_calls = gpu.snapshot.calls - before.calls
+        report.unique_pairs = unique
+        report.hit_ratio = (await BenchHTTP.getJSON(statsURL))?["hit_ratio"] as? Double
+        record(scenario, "through the proxy (whole trace, cold cache)", report)
+        check(report.backend_pairs == unique, "RAG trace: backend scored \(report.backend_pairs ?? -1) pairs, trace has \(unique) unique pairs")
+        note(scenario, "backend pairs forwarded \(report.backend_pairs ?? -1) vs unique pairs \(unique): " + (report.backend_pairs == unique ? "equal, nothing scored twice" : "MISMATCH"))
+        var previous = (hits: 0, total: 0)
+        hitRatioSeries = samples.map { t, hits, total in
+            let interval = total > previous.total ? Double(hits - previous.hits) / Double(total - previous.total) : 0
+            previous = (hits, total)
+            return (t, total > 0 ? Double(hits) / Double(total) : 0, interval)
+        }
+        proxy.stop()
+    }
+
+    // MARK: - 4. Burst
+
+    mutating func burst(backend: String, gpu: SimulatedGPU) async throws {
+        let scenario = "4. burst"
+        let proxy = try ProxyProcess(binary: binary, backendURL: backend, memoryEntries: 1_000_000)
+        try await proxy.waitReady()
+        let before = gpu.snapshot
+        let bodies = RequestBodies.fixed(documents: 20, bytes: 500, corpus: corpus, dialect: .documents, model: nil)
+        let result = try await driverRun(url: proxy.baseURL + "/v1/rerank", bodies: bodies, concurrency: 100, count: 100)
+        var report = RunReport(name: "burst", result: result, concurrency: 100)
+        report.backend_pairs = gpu.snapshot.pairs - before.pairs
+        report.backend_calls = gpu.snapshot.calls - before.calls
+        report.unique_pairs = 20
+        record(scenario, "100 identical cold requests at once, 20 docs, 20 ms backend", report)
+        let stats = await BenchHTTP.getJSON(proxy.baseURL + "/v1/stats")
+        let pairs = stats?["pairs"] as? [String: Int] ?? [:]
+        note(scenario, "backend calls \(report.backend_calls ?? -1), pairs \(report.backend_pairs ?? -1); proxy counted forwarded \(pairs["forwarded"] ?? -1), coalesced \(pairs["coalesced"] ?? -1), hits \(pairs["hits"] ?? -1)")
+        check(report.backend_pairs == 20 && result.errors == 0, "burst: backend scored \(report.backend_pairs ?? -1) pairs for 20 unique, \(result.errors) errors")
+        proxy.stop()
+    }
+
+    // MARK: - 5. Scale
+
+    mutating func scaleScenario(entries: Int) async throws {
+        let scenario = "5. SQLite at scale"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rerank-bench-scale-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let store = try SQLiteCacheStore(configuration: .init(path: directory + "/scores.sqlite", maxEntries: 0), logger: logger)
+        let encoder = CacheKeyEncoder(model: "bench-model", revision: "", settings: .init(), query: "scale")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let batch = 200_000
+        var written = 0
+        while written < entries {
+            let n = min(batch, entries - written)
+            store.save((written..<(written + n)).map { (encoder.key(document: "d\($0)"), CachedScore(score: Double($0) / Double(entries), storedAt: 1)) })
+            try await store.flush()
+            written += n
+        }
+        let insertSeconds = (clock.now - start).milliseconds / 1000
+        try await store.checkpoint()
+        let bytes = ((try? FileManager.default.attributesOfItem(atPath: directory + "/scores.sqlite"))?[.size] as? NSNumber)?.doubleValue ?? 0
+        var rng = SplitMix64(seed: 7)
+        var latencies: [Double] = []
+        for _ in 0..<500 {
+            let keys = (0..<100).map { _ in encoder.key(document: "d\(Int(rng.next() % UInt64(entries)))") }
+            let t = clock.now
+            let found = try await store.lookup(keys)
+            latencies.append((clock.now - t).milliseconds)
+            check(found.allSatisfy { $0 != nil }, "scale: a stored key was not found")
+        }
+        latencies.sort()
+        scale = (entries, insertSeconds, bytes / Double(entries), latencies[latencies.count / 2], latencies[latencies.count * 99 / 100])
+        note(scenario, String(format: "%d entries written in %.1f s; %.1f bytes per entry; 100-key lookup p50 %.3f ms, p99 %.3f ms", entries, insertSeconds, bytes / Double(entries), scale!.p50, scale!.p99))
+        store.close()
+    }
+}
