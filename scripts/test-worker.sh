@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (or reuse) the ONNX worker venv and run its pytest suite.
+# Extra arguments go to pytest, e.g. scripts/test-worker.sh -k http -x
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/setup-worker-venv.sh"
+cd "$ROOT"
+exec "$ROOT/workers/onnx/.venv/bin/python" -m pytest workers/onnx/tests -q -p no:cacheprovider "$@"
