@@ -11,3 +11,5 @@ echo "== swift test"
 swift test --skip-build
 echo "== worker tests (pytest)"
 RERANK_PROXY_BIN="$ROOT/.build/debug/rerank-proxy" "$ROOT/scripts/test-worker.sh"
+echo "== benchmark smoke (a few seconds of scenarios 1 and 4, no thresholds)"
+"$ROOT/.build/debug/rerank-bench" suite --smoke --proxy-bin "$ROOT/.build/debug/rerank-proxy"
