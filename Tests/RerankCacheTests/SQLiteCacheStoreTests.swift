@@ -91,6 +91,20 @@ import Testing
         reopened.close()
     }
 
+    @Test func aFullWriteQueueDropsNewScoresInsteadOfGrowing() async throws {
+        let store = try SQLiteCacheStore(configuration: .init(path: temporarySQLitePath(), maxPending: 3), logger: testLogger)
+        store.save((0..<5).map { (testKey($0), CachedScore(score: Double($0), storedAt: 1)) })
+        #expect(store.pendingCount == 3)
+        #expect(store.droppedWriteCount == 2)
+        // Re-saving a queued key still updates it.
+        store.save([(testKey(0), CachedScore(score: 9, storedAt: 2))])
+        #expect(store.pendingScore(testKey(0))?.score == 9)
+        try await store.flush()
+        store.save([(testKey(4), CachedScore(score: 4, storedAt: 1))])
+        #expect(store.pendingScore(testKey(4))?.score == 4)
+        store.close()
+    }
+
     @Test func unopenableFileIsAClearError() {
         #expect(throws: CacheError.self) {
             try SQLiteCacheStore(configuration: .init(path: "/proc/definitely/not/here.sqlite"), logger: testLogger)

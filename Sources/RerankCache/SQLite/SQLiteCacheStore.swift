@@ -21,10 +21,15 @@ public final class SQLiteCacheStore: CacheStore {
         /// Rows older than this are ignored and swept; 0 keeps them forever.
         public var ttlSeconds: Int64
 
-        public init(path: String, maxEntries: Int = 50_000_000, ttlSeconds: Int64 = 0) {
+        /// Most entries queued for writing; past it new scores are not persisted (they stay in the memory
+        /// tier) until the writer catches up, so a store that cannot write cannot exhaust memory.
+        public var maxPending: Int
+
+        public init(path: String, maxEntries: Int = 50_000_000, ttlSeconds: Int64 = 0, maxPending: Int = 1_000_000) {
             self.path = path
             self.maxEntries = maxEntries
             self.ttlSeconds = ttlSeconds
+            self.maxPending = maxPending
         }
     }
 
@@ -44,6 +49,7 @@ public final class SQLiteCacheStore: CacheStore {
     private let pending = Mutex(Pending())
     /// Rows in the file, kept exact by the writer from SQLite's change counts.
     let rowCount: RowCounter
+    private let droppedWrites = RowCounter(0)
 
     /// Opens (creating if needed) the database file and its schema.
     /// - Throws: ``CacheError/open(path:reason:)``.
@@ -94,10 +100,25 @@ public final class SQLiteCacheStore: CacheStore {
     }
 
     public func save(_ entries: [(key: CacheKey, score: CachedScore)]) {
-        pending.withLock { pending in
-            for entry in entries { pending.queued[entry.key] = entry.score }
+        let dropped = pending.withLock { pending -> Int in
+            var dropped = 0
+            for entry in entries {
+                if pending.queued.count + pending.flushing.count >= configuration.maxPending, pending.queued[entry.key] == nil {
+                    dropped += 1
+                } else {
+                    pending.queued[entry.key] = entry.score
+                }
+            }
+            return dropped
+        }
+        if dropped > 0 {
+            droppedWrites.add(dropped)
+            logger.warning("cache write queue is full; scores not persisted", metadata: ["rerank.cache.dropped": "\(dropped)"])
         }
     }
+
+    /// Scores not persisted because the write queue was full (the store could not keep up or is failing).
+    public var droppedWriteCount: Int { droppedWrites.load() }
 
     /// Entries queued and not yet committed.
     public var pendingCount: Int { pending.withLock { $0.queued.count + $0.flushing.count } }
