@@ -81,7 +81,8 @@ public final class TieredCache: Sendable {
     /// Stores fresh scores in every tier: memory at once, the store through its write-behind queue.
     public func save(_ entries: [(key: CacheKey, score: Double)]) {
         guard !entries.isEmpty else { return }
-        let stamped = entries.map { (key: $0.key, score: CachedScore(score: $0.score, storedAt: now())) }
+        let storedAt = now()
+        let stamped = entries.map { (key: $0.key, score: CachedScore(score: $0.score, storedAt: storedAt)) }
         if let memory {
             for entry in stamped { memory.insert(entry.key, entry.score) }
         }

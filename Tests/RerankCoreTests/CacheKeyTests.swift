@@ -64,3 +64,21 @@ import Testing
         #expect(key(model: "bge-reranker-v2-m3", query: "what is panda?", document: "The giant panda is a bear.") == expected)
     }
 }
+
+@Suite struct PairKeysTests {
+    @Test func repeatedDocumentsShareOneKey() {
+        let encoder = CacheKeyEncoder(model: "m", revision: "", settings: .init(), query: "q")
+        let pairs = PairKeys(encoder: encoder, texts: ["a", "b", "a", "c", "b"])
+        #expect(pairs.keys.count == 3)
+        #expect(pairs.slotOf == [0, 1, 0, 2, 1])
+        #expect(pairs.firstIndex == [0, 1, 3])
+        #expect(pairs.keys[1] == encoder.key(document: "b"))
+        #expect(pairs.slot(of: encoder.key(document: "c")) == 2)
+    }
+
+    @Test func emptyRequest() {
+        let pairs = PairKeys(encoder: CacheKeyEncoder(model: "m", revision: "", settings: .init(), query: "q"), texts: [])
+        #expect(pairs.keys.isEmpty)
+        #expect(pairs.slotOf.isEmpty)
+    }
+}

@@ -33,7 +33,8 @@ struct BenchmarkReport {
             For scale: LiteLLM's cached rerank path does ~100–170 req/s per core.
 
             """
-        let scenarios = suite.rows.map(\.scenario).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        out += verdicts
+        let scenarios = suite.rows.map(\.scenario).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }.sorted()
         for scenario in scenarios {
             out += "\n## \(scenario)\n\n"
             out += "| run | requests | req/s | p50 ms | p90 ms | p99 ms | errors | backend pairs | backend calls | unique pairs | hit ratio |\n"
@@ -45,6 +46,7 @@ struct BenchmarkReport {
             }
             for note in suite.notes[scenario] ?? [] { out += "\n- \(note)" }
             out += "\n"
+            if scenario.hasPrefix("2.") { out += Self.missPathBounds }
             if scenario.hasPrefix("3."), !suite.hitRatioSeries.isEmpty {
                 out += "\n![hit ratio over time](\(chartFile))\n"
             }
@@ -66,6 +68,45 @@ struct BenchmarkReport {
         out += suite.failedChecks.isEmpty ? "Every check held (nothing scored twice; burst scored each pair once).\n" : suite.failedChecks.map { "- FAILED: \($0)" }.joined(separator: "\n") + "\n"
         return out
     }
+
+    /// The targets, each with the measured row it is judged on.
+    var verdicts: String {
+        func row(_ prefix: String) -> RunReport? { suite.rows.first { $0.variant.hasPrefix(prefix) }?.report }
+        func mark(_ met: Bool) -> String { met ? "met" : "**not met**" }
+        var lines = ["", "## Targets at a glance", "", "| target | measured | |", "|---|---|---|"]
+        if let r = row("memory tier, 20 docs") {
+            lines.append("| hit path 20 × 500 B, c=32: ≥ 10,000 req/s, p99 ≤ 5 ms | \(r.rps) req/s, p99 \(r.p99_ms) ms | \(mark(r.rps >= 10_000 && r.p99_ms <= 5)) |")
+        }
+        if let r = row("memory tier, 100 docs") {
+            lines.append("| hit path 100 × 1 KB, c=32: ≥ 2,500 req/s | \(r.rps) req/s | \(mark(r.rps >= 2500)) |")
+        }
+        for label in ["0 ms backend, unique 20 × 500 B, c=1", "0 ms backend, unique 20 × 500 B, c=4", "20 ms backend, unique 20 × 500 B, c=4"] {
+            if let direct = row(label + ", direct"), let proxy = row(label + ", proxy with memory + SQLite") {
+                let p50 = proxy.p50_ms - direct.p50_ms, p99 = proxy.p99_ms - direct.p99_ms
+                lines.append(String(format: "| miss-path overhead (%@): p50 ≤ 0.5 ms, p99 ≤ 2 ms | +%.3f ms p50, +%.3f ms p99 | %@ |", label, p50, p99, mark(p50 <= 0.5 && p99 <= 2)))
+            }
+        }
+        if let r = row("through the proxy (whole trace") {
+            lines.append("| RAG trace: backend pairs = unique pairs | \(r.backend_pairs ?? -1) = \(r.unique_pairs ?? -1) | \(mark(r.backend_pairs == r.unique_pairs)) |")
+        }
+        if let r = row("100 identical cold requests") {
+            lines.append("| burst: each pair scored once | \(r.backend_pairs ?? -1) pairs in \(r.backend_calls ?? -1) call(s) for 20 unique | \(mark(r.backend_pairs == 20)) |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static let missPathBounds = """
+
+        **What bounds the miss path.** A miss costs one more HTTP exchange than calling the backend directly, and
+        on this 2-core machine the load generator, the simulated backend and the proxy share the two cores. The
+        pass-through rows (the same proxy with no cache at all) isolate that hop: it alone is most of the added
+        p50. The cache work on a miss — SHA-256 keys, a memory probe, one batched SQLite read on GRDB's reader
+        queue, the coalescer, queueing the write — adds the rest, and its p99 is dominated by the write-behind
+        flush (one transaction every 50 ms inserting every new score) competing for a core with the request.
+        With a real GPU backend (tens to hundreds of ms per call) the added time is within noise of the backend's
+        own latency; see the 20 ms rows.
+
+        """
 
     var svg: String {
         let width = 640.0, height = 320.0, left = 50.0, bottom = 40.0, top = 20.0, right = 20.0

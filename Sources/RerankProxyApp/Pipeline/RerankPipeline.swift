@@ -45,22 +45,8 @@ final class RerankPipeline: Sendable {
 
         // Key every document; a document repeated within the request is one pair.
         let encoder = CacheKeyEncoder(model: model.name, revision: model.revision, settings: request.settings, query: request.query)
-        var slotOf = [Int](repeating: 0, count: request.texts.count)
-        var slotByKey: [CacheKey: Int] = [:]
-        slotByKey.reserveCapacity(request.texts.count)
-        var keys: [CacheKey] = []
-        var firstIndex: [Int] = []
-        for (i, text) in request.texts.enumerated() {
-            let key = encoder.key(document: text)
-            if let slot = slotByKey[key] {
-                slotOf[i] = slot
-            } else {
-                slotOf[i] = keys.count
-                slotByKey[key] = keys.count
-                keys.append(key)
-                firstIndex.append(i)
-            }
-        }
+        let pairs = PairKeys(encoder: encoder, texts: request.texts)
+        let keys = pairs.keys
 
         var tally = RequestTally()
         let lookup = await cache.lookup(keys)
@@ -77,12 +63,12 @@ final class RerankPipeline: Sendable {
         if !missing.isEmpty {
             let claim = coalescer.claim(missing)
             if let flight = claim.flight {
-                let led = await lead(flight, model: model, request: request, texts: flight.keys.map { request.texts[firstIndex[slotByKey[$0]!]] }, logger: logger)
+                let led = await lead(flight, model: model, request: request, texts: flight.keys.map { request.texts[pairs.firstIndex[pairs.slot(of: $0)]] }, logger: logger)
                 tokens = led.tokens
                 tally.memoryHits += led.rechecked
                 for key in flight.keys {
                     if let value = led.outcome.values[key] {
-                        scores[slotByKey[key]!] = value
+                        scores[pairs.slot(of: key)] = value
                     }
                 }
                 let forwardedOK = flight.keys.count - led.rechecked - led.failedCount
@@ -94,7 +80,7 @@ final class RerankPipeline: Sendable {
                 let outcome = await flight.wait()
                 for key in joinedKeys {
                     if let value = outcome.values[key] {
-                        scores[slotByKey[key]!] = value
+                        scores[pairs.slot(of: key)] = value
                         tally.coalesced += 1
                     } else {
                         tally.failed += 1
@@ -109,7 +95,7 @@ final class RerankPipeline: Sendable {
             throw .backend(failure ?? .unreachable(backend: model.name, reason: "no score"), request.dialect)
         }
         var ordered = [Double](repeating: 0, count: request.texts.count)
-        for i in ordered.indices { ordered[i] = scores[slotOf[i]]! }
+        for i in ordered.indices { ordered[i] = scores[pairs.slotOf[i]]! }
         return RerankResult(id: id, model: model.name, scores: ordered, promptTokens: tokens)
     }
 
