@@ -99,6 +99,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "RerankCoreTests", dependencies: ["RerankCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RerankBackendsTests",
+            dependencies: ["RerankBackends", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "RerankCacheTests", dependencies: ["RerankCache", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(
             name: "RerankProxyAppTests",

@@ -9,7 +9,7 @@ echo "== swift build (debug, with tests)"
 swift build --build-tests
 echo "== swift test"
 swift test --skip-build
-echo "== worker tests (pytest)"
-RERANK_PROXY_BIN="$ROOT/.build/debug/rerank-proxy" "$ROOT/scripts/test-worker.sh"
 echo "== benchmark smoke (a few seconds of scenarios 1 and 4, no thresholds)"
 "$ROOT/.build/debug/rerank-bench" suite --smoke --proxy-bin "$ROOT/.build/debug/rerank-proxy"
+echo "== worker tests (pytest), with the end-to-end proxy test"
+RERANK_PROXY_BIN="$ROOT/.build/debug/rerank-proxy" "$ROOT/scripts/test-worker.sh"

@@ -58,3 +58,9 @@ public enum BackendError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 }
+
+/// A backend that can say whether it is up without scoring anything.
+public protocol HealthProbing: Sendable {
+    /// `true` when the backend's health endpoint answers 2xx within a short timeout.
+    func probe(logger: Logger) async -> Bool
+}

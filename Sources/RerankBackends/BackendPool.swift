@@ -78,6 +78,26 @@ public final class BackendPool: Sendable {
         }
     }
 
+    /// Probes every ejected backend that can be probed and brings back those that answer; returns their names.
+    ///
+    /// Called periodically by ``HealthChecker``, so a recovered backend rejoins before live traffic has to
+    /// risk a request on it.
+    @discardableResult
+    public func probeEjected(logger: Logger) async -> [String] {
+        let now = self.now
+        let ejected = state.withLock { state in backends.indices.filter { !state.isHealthy($0, now: now) } }
+        var recovered: [String] = []
+        for index in ejected {
+            guard let probing = backends[index] as? any HealthProbing, await probing.probe(logger: logger) else { continue }
+            let event = state.withLock { $0.succeeded(index) }
+            if event != .none {
+                recovered.append(backends[index].name)
+                logger.info("backend recovered (health probe)", metadata: ["rerank.backend": "\(backends[index].name)", "rerank.model": "\(model)"])
+            }
+        }
+        return recovered
+    }
+
     private func scoreChunk(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async -> Result<BackendReply, BackendError> {
         let order = state.withLock { $0.attemptOrder(now: now) }
         var lastError: BackendError?

@@ -39,7 +39,7 @@ public struct AppOptions: Sendable {
 /// let app = try buildApplication(policy: try PolicyConfig.load(file: "policies/local.yaml"), options: .init())
 /// try await app.runService()
 /// ```
-/// Services start in the order cache writer, HTTP client, server and stop in reverse, so on SIGTERM the
+/// Services start in the order cache writer, HTTP client, health checker, server and stop in reverse, so on SIGTERM the
 /// server finishes its in-flight requests before the last cache writes are flushed and the store closed.
 public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()) throws -> some ApplicationProtocol {
     let logger = options.logger
@@ -81,7 +81,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
             HTTPBackendClient(
                 configuration: .init(
                     name: backend.name, api: backend.api, url: backend.url, path: backend.path, apiKey: backend.apiKey,
-                    model: backend.model ?? model.name, timeout: backend.timeout.duration
+                    model: backend.model ?? model.name, timeout: backend.timeout.duration, healthPath: backend.healthPath
                 ),
                 httpClient: httpClient
             )
@@ -98,6 +98,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         )
         return ModelRuntime(name: model.name, revision: model.revision, pool: pool)
     }
+    services.append(HealthChecker(pools: models.map(\.pool), logger: logger))
     let pipeline = RerankPipeline(models: models, cache: cache, stats: stats)
 
     let router = Router(context: AppRequestContext.self)

@@ -11,7 +11,7 @@ import RerankCore
 /// let client = HTTPBackendClient(configuration: .init(name: "gpu-0", api: .cohere, url: "http://127.0.0.1:8000",
 ///                                                     model: "bge-reranker-v2-m3"), httpClient: .shared)
 /// ```
-public struct HTTPBackendClient: BackendClient {
+public struct HTTPBackendClient: BackendClient, HealthProbing {
     public struct Configuration: Sendable {
         public var name: String
         public var api: BackendAPI
@@ -24,11 +24,14 @@ public struct HTTPBackendClient: BackendClient {
         /// The model name the backend serves (defaults to the proxy's model name).
         public var model: String
         public var timeout: Duration
+        /// GET path answering 2xx when the backend is up (vLLM, TEI, Infinity and the ONNX worker serve `/health`).
+        public var healthPath: String
 
         public init(
             name: String, api: BackendAPI, url: String, path: String? = nil, apiKey: String? = nil,
-            model: String, timeout: Duration = .seconds(30)
+            model: String, timeout: Duration = .seconds(30), healthPath: String = "/health"
         ) {
+            self.healthPath = healthPath
             self.name = name
             self.api = api
             self.url = url
@@ -38,11 +41,13 @@ public struct HTTPBackendClient: BackendClient {
             self.timeout = timeout
         }
 
-        var endpoint: String {
+        var base: String {
             var base = url
             while base.hasSuffix("/") { base.removeLast() }
-            return base + (path ?? api.defaultPath)
+            return base
         }
+
+        var endpoint: String { base + (path ?? api.defaultPath) }
     }
 
     public let configuration: Configuration
@@ -90,6 +95,16 @@ public struct HTTPBackendClient: BackendClient {
         } catch {
             throw .invalidResponse(backend: name, reason: error.reason)
         }
+    }
+
+    public func probe(logger: Logger) async -> Bool {
+        var request = HTTPClientRequest(url: configuration.base + configuration.healthPath)
+        if let apiKey = configuration.apiKey, !apiKey.isEmpty {
+            request.headers.add(name: "authorization", value: "Bearer \(apiKey)")
+        }
+        guard let response = try? await httpClient.execute(request, timeout: .seconds(2), logger: logger) else { return false }
+        _ = try? await response.body.collect(upTo: 1 << 20)
+        return (200..<300).contains(Int(response.status.code))
     }
 
     /// The backend's own error message when it sent one of the known shapes, else a short excerpt.

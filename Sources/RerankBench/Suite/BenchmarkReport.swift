@@ -109,7 +109,7 @@ struct BenchmarkReport {
         """
 
     var svg: String {
-        let width = 640.0, height = 320.0, left = 50.0, bottom = 40.0, top = 20.0, right = 20.0
+        let width = 640.0, height = 330.0, left = 50.0, bottom = 40.0, top = 34.0, right = 20.0
         let series = suite.hitRatioSeries
         let maxT = max(1, series.map(\.seconds).max() ?? 1)
         func x(_ t: Double) -> Double { left + (width - left - right) * t / maxT }

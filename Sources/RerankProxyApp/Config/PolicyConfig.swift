@@ -221,11 +221,14 @@ public struct BackendConfig: Decodable, Sendable {
     public var model: String?
     public var maxBatch = 64
     public var timeout = DurationValue(.seconds(30), text: "30s")
+    /// GET path probed while the backend is ejected; 2xx brings it back.
+    public var healthPath = "/health"
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, api, url, path, model, timeout
         case apiKey = "api_key"
         case maxBatch = "max_batch"
+        case healthPath = "health_path"
     }
 
     public init(name: String, api: BackendAPI = .cohere, url: String, maxBatch: Int = 64, timeout: Duration = .seconds(30)) {
@@ -261,6 +264,7 @@ public struct BackendConfig: Decodable, Sendable {
         model = try c.decodeExpanded(.model)
         maxBatch = try c.decodeIfPresent(Int.self, forKey: .maxBatch) ?? maxBatch
         timeout = try c.decodeIfPresent(DurationValue.self, forKey: .timeout) ?? timeout
+        healthPath = try c.decodeExpanded(.healthPath) ?? healthPath
     }
 
     func validate(path: String) throws(ConfigError) {
@@ -273,6 +277,7 @@ public struct BackendConfig: Decodable, Sendable {
         if let route = self.path, !route.hasPrefix("/") {
             throw .invalid(path: "\(path).path", message: "must start with /")
         }
+        guard healthPath.hasPrefix("/") else { throw .invalid(path: "\(path).health_path", message: "must start with /") }
         guard maxBatch > 0 else { throw .invalid(path: "\(path).max_batch", message: "must be positive") }
         guard timeout.duration > .zero else { throw .invalid(path: "\(path).timeout", message: "must be positive") }
     }

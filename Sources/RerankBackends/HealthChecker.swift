@@ -1,0 +1,29 @@
+import Logging
+import ServiceLifecycle
+
+/// The `Service` that probes ejected backends every `interval`, so they rejoin their pool as soon as
+/// their health endpoint answers instead of when their ejection times out.
+///
+/// Healthy backends are not probed: live traffic already proves them, and probing them would only add load.
+public struct HealthChecker: Service {
+    let pools: [BackendPool]
+    let interval: Duration
+    let logger: Logger
+
+    public init(pools: [BackendPool], interval: Duration = .seconds(2), logger: Logger) {
+        self.pools = pools
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // Wake at once on graceful shutdown instead of finishing the sleep.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            if Task.isShuttingDownGracefully { break }
+            for pool in pools {
+                await pool.probeEjected(logger: logger)
+            }
+        }
+    }
+}

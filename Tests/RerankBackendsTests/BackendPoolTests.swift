@@ -1,0 +1,87 @@
+import Logging
+import RerankCore
+import Synchronization
+import Testing
+
+@testable import RerankBackends
+
+/// An in-process backend whose failures and health are set by the test.
+final class FakeBackendClient: BackendClient, HealthProbing {
+    struct State {
+        var failing = false
+        var healthy = true
+        var calls: [[String]] = []
+        var probes = 0
+    }
+
+    let name: String
+    let state = Mutex(State())
+
+    init(name: String) { self.name = name }
+
+    func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
+        let failing = state.withLock { state in
+            state.calls.append(documents)
+            return state.failing
+        }
+        if failing { throw .status(backend: name, code: 503, message: "down") }
+        return BackendReply(scores: documents.map { Double($0.count) }, tokens: documents.count)
+    }
+
+    func probe(logger: Logger) async -> Bool {
+        state.withLock { state in
+            state.probes += 1
+            return state.healthy
+        }
+    }
+}
+
+@Suite struct BackendPoolTests {
+    let logger = Logger(label: "pool-tests")
+
+    @Test func chunksFollowMaxBatchAndKeepOrder() async throws {
+        let backend = FakeBackendClient(name: "a")
+        let pool = BackendPool(model: "m", backends: [backend], configuration: .init(maxBatch: 3))
+        let documents = ["a", "bb", "ccc", "dddd", "eeeee", "ffffff", "g"]
+        let chunks = await pool.score(query: "q", documents: documents, settings: .init(), logger: logger)
+        #expect(chunks.map(\.range.count).sorted() == [1, 3, 3])
+        for chunk in chunks {
+            let reply = try chunk.result.get()
+            #expect(reply.scores == documents[chunk.range].map { Double($0.count) })
+        }
+        #expect(backend.state.withLock { $0.calls.map(\.count).sorted() } == [1, 3, 3])
+    }
+
+    @Test func failsOverAndAHealthProbeBringsTheBackendBack() async throws {
+        let broken = FakeBackendClient(name: "broken")
+        let spare = FakeBackendClient(name: "spare")
+        broken.state.withLock { $0.failing = true; $0.healthy = false }
+        let pool = BackendPool(model: "m", backends: [broken, spare], configuration: .init(maxBatch: 8, ejectAfter: 1, ejectFor: .seconds(3600)))
+        let first = await pool.score(query: "q", documents: ["x"], settings: .init(), logger: logger)
+        #expect(try first[0].result.get().scores == [1])
+        #expect(pool.healthyBackends == ["spare"])
+
+        // While its health endpoint is down, probing leaves it out.
+        #expect(await pool.probeEjected(logger: logger).isEmpty)
+        #expect(pool.healthyBackends == ["spare"])
+        broken.state.withLock { $0.failing = false; $0.healthy = true }
+        #expect(await pool.probeEjected(logger: logger) == ["broken"])
+        #expect(pool.healthyBackends == ["broken", "spare"])
+        // Healthy backends are never probed.
+        #expect(spare.state.withLock { $0.probes } == 0)
+    }
+
+    @Test func aNonRetryableErrorIsNotFailedOver() async {
+        final class Rejecting: BackendClient {
+            let name = "strict"
+            func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
+                throw .status(backend: name, code: 400, message: "document too long")
+            }
+        }
+        let spare = FakeBackendClient(name: "spare")
+        let pool = BackendPool(model: "m", backends: [Rejecting(), spare], configuration: .init())
+        let result = await pool.score(query: "q", documents: ["x"], settings: .init(), logger: logger)
+        #expect(throws: BackendError.status(backend: "strict", code: 400, message: "document too long")) { try result[0].result.get() }
+        #expect(spare.state.withLock { $0.calls.isEmpty })
+    }
+}
