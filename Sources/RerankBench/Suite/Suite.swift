@@ -22,6 +22,10 @@ struct Suite: Sendable {
     var failedChecks: [String] = []
     var scale: (entries: Int, insertSeconds: Double, bytesPerEntry: Double, p50: Double, p99: Double)?
     let corpus = Corpus(seed: 42, size: 50_000)
+    /// Scenario numbers to run; empty runs them all.
+    var only: Set<Int> = []
+
+    func wants(_ scenario: Int) -> Bool { only.isEmpty || only.contains(scenario) }
 
     init(binary: String, seconds: Int, smoke: Bool) {
         self.binary = binary
@@ -51,15 +55,15 @@ struct Suite: Sendable {
         let initial = self
         self = try await withSimulatedGPUs(gpus) { urls in
             var suite = initial
-            try await suite.hitPath(backend: urls[0])
-            try await suite.burst(backend: urls[1], gpu: slow20)
+            if suite.wants(1) { try await suite.hitPath(backend: urls[0]) }
+            if suite.wants(4) { try await suite.burst(backend: urls[1], gpu: slow20) }
             if !suite.smoke {
-                try await suite.missOverhead(fast: urls[0], slow: urls[1])
-                try await suite.ragTrace(backend: urls[2], gpu: t4)
+                if suite.wants(2) { try await suite.missOverhead(fast: urls[0], slow: urls[1]) }
+                if suite.wants(3) { try await suite.ragTrace(backend: urls[2], gpu: t4) }
             }
             return suite
         }
-        if scaleEntries > 0 { try await scaleScenario(entries: scaleEntries) }
+        if scaleEntries > 0 && wants(5) { try await scaleScenario(entries: scaleEntries) }
     }
 
     // MARK: - Driving

@@ -14,6 +14,7 @@ struct SuiteCommand: AsyncParsableCommand {
     @Option(help: "Markdown report to write.") var out = "docs/benchmarks.md"
     @Option(help: "SVG chart to write.") var chart = "docs/hit-ratio.svg"
     @Flag(help: "A few seconds of scenarios 1 and 4 with no thresholds and no files: keeps the tool from rotting.") var smoke = false
+    @Option(help: "Only these scenarios, e.g. 2,5 (prints results, writes no files).") var only: String?
 
     func run() async throws {
         let binary = proxyBin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("rerank-proxy").path
@@ -21,11 +22,12 @@ struct SuiteCommand: AsyncParsableCommand {
             throw ValidationError("no rerank-proxy at \(binary); build it (swift build -c release) or pass --proxy-bin")
         }
         var suite = Suite(binary: binary, seconds: smoke ? 2 : seconds, smoke: smoke)
+        if let only { suite.only = Set(only.split(separator: ",").compactMap { Int($0) }) }
         let started = Date()
         try await suite.runAll(scaleEntries: smoke ? 0 : scaleEntries)
         let elapsed = Date().timeIntervalSince(started)
         print("suite finished in \(Int(elapsed)) s")
-        if !smoke {
+        if !smoke && only == nil {
             let report = BenchmarkReport(suite: suite, elapsed: elapsed)
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: out).deletingLastPathComponent().path, withIntermediateDirectories: true)
             try report.markdown(chartFile: URL(fileURLWithPath: chart).lastPathComponent).write(toFile: out, atomically: true, encoding: .utf8)
