@@ -70,15 +70,7 @@ struct Suite: Sendable {
 
     /// Runs a fixed body with wrk when it is installed, else with the in-process driver.
     mutating func drive(_ scenario: String, _ variant: String, url: String, body: [UInt8], concurrency: Int) async throws {
-        if let wrk = try Wrk.run(url: url, body: body, connections: concurrency, seconds: seconds) {
-            var report = RunReport(name: variant, result: LoadDriver.Result(), concurrency: concurrency)
-            report.requests = wrk.requests
-            report.rps = wrk.rps
-            report.p50_ms = wrk.p50
-            report.p90_ms = wrk.p90
-            report.p99_ms = wrk.p99
-            report.errors = wrk.errors
-            report.seconds = wrk.seconds
+        if let report = try Wrk.run(url: url, body: body, connections: concurrency, seconds: seconds) {
             record(scenario, variant + " (wrk)", report)
         } else {
             let client = BenchHTTP.makeClient(concurrency: concurrency)

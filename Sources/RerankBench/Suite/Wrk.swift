@@ -6,17 +6,7 @@ enum Wrk {
         ["/usr/bin/wrk", "/usr/local/bin/wrk"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    struct Result {
-        var rps: Double
-        var requests: Int
-        var p50: Double
-        var p90: Double
-        var p99: Double
-        var errors: Int
-        var seconds: Double
-    }
-
-    static func run(url: String, body: [UInt8], connections: Int, seconds: Int, threads: Int = 1) throws -> Result? {
+    static func run(url: String, body: [UInt8], connections: Int, seconds: Int, threads: Int = 1) throws -> RunReport? {
         guard let path else { return nil }
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("rerank-bench-\(UUID().uuidString).lua").path
         let lua = """
@@ -35,11 +25,12 @@ enum Wrk {
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return parse(output, seconds: Double(seconds))
+        return parse(output, seconds: Double(seconds), connections: connections)
     }
 
-    static func parse(_ output: String, seconds: Double) -> Result? {
-        var result = Result(rps: 0, requests: 0, p50: 0, p90: 0, p99: 0, errors: 0, seconds: seconds)
+    static func parse(_ output: String, seconds: Double, connections: Int) -> RunReport? {
+        var result = RunReport(name: "wrk", result: LoadDriver.Result(), concurrency: connections)
+        result.seconds = seconds
         for line in output.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             if line.hasPrefix("Requests/sec:"), fields.count >= 2 { result.rps = Double(fields[1]) ?? 0 }
@@ -50,9 +41,9 @@ enum Wrk {
             }
             if fields.count == 2, let ms = milliseconds(fields[1]) {
                 switch fields[0] {
-                case "50%": result.p50 = ms
-                case "90%": result.p90 = ms
-                case "99%": result.p99 = ms
+                case "50%": result.p50_ms = ms
+                case "90%": result.p90_ms = ms
+                case "99%": result.p99_ms = ms
                 default: break
                 }
             }
