@@ -64,3 +64,9 @@ public protocol HealthProbing: Sendable {
     /// `true` when the backend's health endpoint answers 2xx within a short timeout.
     func probe(logger: Logger) async -> Bool
 }
+
+/// A backend that can report the most documents it accepts in one call (TEI's `max_client_batch_size`).
+public protocol BatchLimitDiscovering: Sendable {
+    /// The backend's own per-call limit, or `nil` when it cannot be read now.
+    func discoverBatchLimit(logger: Logger) async -> Int?
+}

@@ -40,6 +40,10 @@ public final class BackendPool: Sendable {
     private let epoch: ContinuousClock.Instant
     /// Protected by its own lock; held only to pick or record, never across a call.
     private let state: Mutex<StateMachine>
+    /// The chunk size in use: `maxBatch`, lowered to a backend's published limit once discovered.
+    private let batchLimit: Atomic<Int>
+    /// Backends whose limit has been read (or that publish none); protected by its own lock.
+    private let discovered = Mutex<Set<Int>>([])
 
     public init(model: String, backends: [any BackendClient], configuration: Configuration, observer: (any BackendPoolObserver)? = nil) {
         self.model = model
@@ -48,7 +52,39 @@ public final class BackendPool: Sendable {
         self.observer = observer
         self.epoch = clock.now
         self.state = Mutex(StateMachine(count: backends.count, ejectAfter: configuration.ejectAfter, ejectFor: configuration.ejectFor))
+        self.batchLimit = Atomic(configuration.maxBatch)
     }
+
+    /// The most documents sent in one backend call right now.
+    public var effectiveMaxBatch: Int { batchLimit.load(ordering: .relaxed) }
+
+    /// Reads each backend's published per-call limit (once per backend, retried until it answers) and
+    /// lowers the chunk size to the smallest, so a `max_batch` above a TEI server's limit cannot turn every
+    /// large miss into a 422.
+    public func discoverBatchLimits(logger: Logger) async {
+        let pending = discovered.withLock { done in backends.indices.filter { !done.contains($0) } }
+        for index in pending {
+            guard let discovering = backends[index] as? any BatchLimitDiscovering else {
+                discovered.withLock { _ = $0.insert(index) }
+                continue
+            }
+            guard let limit = await discovering.discoverBatchLimit(logger: logger) else { continue }
+            // Writers serialise on `discovered`'s lock; readers only load.
+            let before = discovered.withLock { done in
+                done.insert(index)
+                let before = batchLimit.load(ordering: .relaxed)
+                if limit < before { batchLimit.store(limit, ordering: .relaxed) }
+                return before
+            }
+            if limit < before {
+                logger.warning("backend accepts fewer documents per call than max_batch; using its limit", metadata: [
+                    "rerank.backend": "\(backends[index].name)", "rerank.model": "\(model)",
+                    "rerank.max_batch": "\(configuration.maxBatch)", "rerank.backend_limit": "\(limit)",
+                ])
+            }
+        }
+    }
+
 
     private var now: Duration { clock.now - epoch }
 
@@ -60,7 +96,7 @@ public final class BackendPool: Sendable {
 
     /// Scores every document, in chunks; a failed chunk does not fail the others.
     public func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async -> [ChunkResult] {
-        let size = configuration.maxBatch
+        let size = effectiveMaxBatch
         let ranges = stride(from: 0, to: documents.count, by: size).map { $0..<min($0 + size, documents.count) }
         if ranges.count == 1 {
             return [ChunkResult(range: ranges[0], result: await scoreChunk(query: query, documents: documents, settings: settings, logger: logger))]

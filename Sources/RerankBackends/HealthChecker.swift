@@ -5,6 +5,7 @@ import ServiceLifecycle
 /// their health endpoint answers instead of when their ejection times out.
 ///
 /// Healthy backends are not probed: live traffic already proves them, and probing them would only add load.
+/// Batch limits a backend could not publish at startup (it was down) are read here once it answers.
 public struct HealthChecker: Service {
     let pools: [BackendPool]
     let interval: Duration
@@ -23,6 +24,7 @@ public struct HealthChecker: Service {
             if Task.isShuttingDownGracefully { break }
             for pool in pools {
                 await pool.probeEjected(logger: logger)
+                await pool.discoverBatchLimits(logger: logger)
             }
         }
     }

@@ -113,10 +113,11 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         maxDocuments: policy.server.maxDocuments, storeName: store?.name ?? "none"
     ).addRoutes(to: router)
 
+    let pools = models.map(\.pool)
     let host = options.host ?? policy.server.host
     let port = options.port ?? policy.server.port
     let onServerRunning = options.onServerRunning
-    return Application(
+    var app = Application(
         router: router,
         configuration: .init(address: .hostname(host, port: port), serverName: "rerank-proxy"),
         services: services,
@@ -126,6 +127,11 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         },
         logger: logger
     )
+    // Read TEI backends' per-call limits before taking traffic (2 s timeout each; retried by the health checker).
+    app.beforeServerStarts {
+        for pool in pools { await pool.discoverBatchLimits(logger: logger) }
+    }
+    return app
 }
 
 /// Shuts the shared HTTP client down when the service group stops.

@@ -6,12 +6,14 @@ import Testing
 @testable import RerankBackends
 
 /// An in-process backend whose failures and health are set by the test.
-final class FakeBackendClient: BackendClient, HealthProbing {
+final class FakeBackendClient: BackendClient, HealthProbing, BatchLimitDiscovering {
     struct State {
         var failing = false
         var healthy = true
         var calls: [[String]] = []
         var probes = 0
+        /// What `/info` would publish; `nil` while the backend cannot answer.
+        var batchLimit: Int?
     }
 
     let name: String
@@ -26,6 +28,10 @@ final class FakeBackendClient: BackendClient, HealthProbing {
         }
         if failing { throw .status(backend: name, code: 503, message: "down") }
         return BackendReply(scores: documents.map { Double($0.count) }, tokens: documents.count)
+    }
+
+    func discoverBatchLimit(logger: Logger) async -> Int? {
+        state.withLock { $0.batchLimit }
     }
 
     func probe(logger: Logger) async -> Bool {
@@ -83,5 +89,24 @@ final class FakeBackendClient: BackendClient, HealthProbing {
         let result = await pool.score(query: "q", documents: ["x"], settings: .init(), logger: logger)
         #expect(throws: BackendError.status(backend: "strict", code: 400, message: "document too long")) { try result[0].result.get() }
         #expect(spare.state.withLock { $0.calls.isEmpty })
+    }
+
+    @Test func publishedBatchLimitsLowerTheChunkSizeOnceKnown() async throws {
+        let small = FakeBackendClient(name: "small")
+        let large = FakeBackendClient(name: "large")
+        large.state.withLock { $0.batchLimit = 16 }
+        let pool = BackendPool(model: "m", backends: [small, large], configuration: .init(maxBatch: 8))
+        await pool.discoverBatchLimits(logger: logger)
+        // A limit above max_batch changes nothing; `small` could not answer yet.
+        #expect(pool.effectiveMaxBatch == 8)
+        small.state.withLock { $0.batchLimit = 3 }
+        await pool.discoverBatchLimits(logger: logger)
+        #expect(pool.effectiveMaxBatch == 3)
+        let chunks = await pool.score(query: "q", documents: (0..<7).map { "d\($0)" }, settings: .init(), logger: logger)
+        #expect(chunks.map(\.range.count).sorted() == [1, 3, 3])
+        // Read once per backend: a later, larger answer does not raise it again.
+        small.state.withLock { $0.batchLimit = 100 }
+        await pool.discoverBatchLimits(logger: logger)
+        #expect(pool.effectiveMaxBatch == 3)
     }
 }

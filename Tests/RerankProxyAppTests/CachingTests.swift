@@ -94,6 +94,20 @@ import Testing
         }
     }
 
+    @Test func aTEIBackendsPublishedLimitCapsMaxBatch() async throws {
+        let fake = FakeRerankBackend()
+        fake.state.withLock { $0.infoBatchLimit = 4 }
+        try await fake.run { url in
+            // max_batch 64 is above what this TEI server accepts; the proxy reads /info before serving.
+            try await withProxy(testPolicy(backends: [BackendConfig(name: "tei-0", api: .tei, url: url, maxBatch: 64)])) { proxy in
+                let docs = documents(10)
+                expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs]), query: "q", documents: docs)
+                #expect(fake.calls == 3)
+                #expect(fake.pairs == 10)
+            }
+        }
+    }
+
     @Test func restartKeepsEveryScoreAndServesThemWithTheBackendDown() async throws {
         let path = temporaryDirectory() + "/scores.sqlite"
         let docs = documents(12)

@@ -11,7 +11,7 @@ import RerankCore
 /// let client = HTTPBackendClient(configuration: .init(name: "gpu-0", api: .cohere, url: "http://127.0.0.1:8000",
 ///                                                     model: "bge-reranker-v2-m3"), httpClient: .shared)
 /// ```
-public struct HTTPBackendClient: BackendClient, HealthProbing {
+public struct HTTPBackendClient: BackendClient, HealthProbing, BatchLimitDiscovering {
     public struct Configuration: Sendable {
         public var name: String
         public var api: BackendAPI
@@ -105,6 +105,23 @@ public struct HTTPBackendClient: BackendClient, HealthProbing {
         guard let response = try? await httpClient.execute(request, timeout: .seconds(2), logger: logger) else { return false }
         _ = try? await response.body.collect(upTo: 1 << 20)
         return (200..<300).contains(Int(response.status.code))
+    }
+
+    /// TEI (and the ONNX worker) publish `max_client_batch_size` at `GET /info` and refuse bigger calls with 422;
+    /// cohere-style backends publish nothing, so they answer `nil`.
+    public func discoverBatchLimit(logger: Logger) async -> Int? {
+        guard configuration.api == .tei else { return nil }
+        var request = HTTPClientRequest(url: configuration.base + "/info")
+        if let apiKey = configuration.apiKey, !apiKey.isEmpty {
+            request.headers.add(name: "authorization", value: "Bearer \(apiKey)")
+        }
+        guard let response = try? await httpClient.execute(request, timeout: .seconds(2), logger: logger),
+            (200..<300).contains(Int(response.status.code)),
+            let body = try? await response.body.collect(upTo: 1 << 20),
+            let info = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+            let limit = info["max_client_batch_size"] as? Int, limit > 0
+        else { return nil }
+        return limit
     }
 
     /// The backend's own error message when it sent one of the known shapes, else a short excerpt.

@@ -17,6 +17,8 @@ final class FakeRerankBackend: Sendable {
         var sawRawScores = false
         var failStatus: Int?
         var delay: Duration = .zero
+        /// Served as `max_client_batch_size` at `GET /info` when set (TEI-style); `/info` is 404 otherwise.
+        var infoBatchLimit: Int?
     }
 
     let state = Mutex(State())
@@ -75,6 +77,13 @@ final class FakeRerankBackend: Sendable {
         let router = Router()
         router.post("/v1/rerank") { request, _ in try await self.respond(request) }
         router.post("/rerank") { request, _ in try await self.respond(request) }
+        router.get("/info") { _, _ in
+            guard let limit = self.state.withLock({ $0.infoBatchLimit }) else { return Response(status: .notFound) }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"model_id":"fake","max_client_batch_size":\#(limit)}"#))
+            )
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "fake-backend")
         logger.logLevel = .warning
