@@ -104,8 +104,10 @@ struct BenchmarkReport {
         queue, the coalescer, queueing the write — adds the rest. Its p99 comes from the write-behind flush (one
         transaction every 50 ms inserting every new score): with flushes deferred the same c=1 run measured p99
         1.35 ms instead of 5–9 ms. Running the flush on a lower-priority thread (nice 10) and changing SQLite's
-        WAL autocheckpoint (0, 1000, 20000 pages) did not move it, so it is neither plain CPU competition nor
-        checkpointing; finding the stall needs an off-CPU profile of the request threads during a flush.
+        WAL autocheckpoint (0, 1000, 20000 pages) did not move it, so it is not plain CPU competition. The likely
+        cause is write amplification: keys are SHA-256, so every new row lands on a different 4 KB B-tree leaf;
+        at 8,400 new rows/s strace counted ~28 MB/s of WAL pwrites and a checkpoint with two fdatasyncs
+        (~0.9 ms each) every ~125 ms. Fewer, larger flushes or a layout with locality are the next things to try.
         With a real GPU backend (tens to hundreds of ms per call) the added time is small next to the backend's
         own latency; see the 20 ms rows.
 
