@@ -57,7 +57,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         } catch {
             throw error
         }
-        services.append(SQLiteCacheWriter(store: sqlite, logger: logger))
+        services.append(SQLiteCacheWriter(store: sqlite, flushInterval: policy.cache.sqlite.flushInterval.duration, logger: logger))
         store = sqlite
     }
     let memory = policy.cache.memoryEntries > 0 ? MemoryCacheStore(capacity: policy.cache.memoryEntries, ttlSeconds: ttl) : nil

@@ -14,7 +14,7 @@ public struct SQLiteCacheWriter: Service {
 
     public init(
         store: SQLiteCacheStore,
-        flushInterval: Duration = .milliseconds(50),
+        flushInterval: Duration = .seconds(1),
         sweepInterval: Duration = .seconds(60),
         logger: Logger
     ) {
@@ -30,7 +30,8 @@ public struct SQLiteCacheWriter: Service {
         let clock = ContinuousClock()
         var nextSweep = clock.now.advanced(by: sweepInterval)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: flushInterval)
+            // Wake at once on graceful shutdown instead of finishing the interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: flushInterval) }
             await flush()
             if clock.now >= nextSweep || store.entryCount > store.configuration.maxEntries && store.configuration.maxEntries > 0 {
                 await sweep()
