@@ -35,12 +35,6 @@ public enum BackendError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The backend answered 2xx with a body that is not a valid rerank answer.
     case invalidResponse(backend: String, reason: String)
 
-    public var backend: String {
-        switch self {
-        case .timeout(let b), .unreachable(let b, _), .status(let b, _, _), .invalidResponse(let b, _): b
-        }
-    }
-
     /// Whether another backend may succeed where this one failed (a 4xx would fail everywhere).
     public var isRetryable: Bool {
         switch self {

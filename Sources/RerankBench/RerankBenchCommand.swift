@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Hummingbird
 import Logging
 import NIOCore
 
@@ -63,8 +64,6 @@ struct BackendCommand: AsyncParsableCommand {
     }
 }
 
-import Hummingbird
-
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -87,7 +86,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "GET instead of POST (driver ceiling against /healthz).") var get = false
 
     func run() async throws {
-        let corpus = Corpus(seed: seed, size: 50_000)
+        let corpus = Corpus(seed: seed)
         let bodyDialect = RequestBodies.BodyDialect(rawValue: dialect) ?? .documents
         var uniquePairs: Int?
         let bodies: RequestBodies

@@ -32,8 +32,6 @@ public final class TieredCache: Sendable {
         self.now = now
     }
 
-    var ttlSeconds: Int64 { memory?.ttlSeconds ?? 0 }
-
     /// Looks `keys` up in memory, then the misses in the store (one batched query), promoting store hits.
     public func lookup(_ keys: [CacheKey]) async -> Lookup {
         let now = self.now()

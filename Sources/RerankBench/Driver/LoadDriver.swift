@@ -15,7 +15,6 @@ struct LoadDriver: Sendable {
         var errors = 0
         var seconds = 0.0
         var latencyMicros = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-        /// (seconds since start, completed requests) once a second, for time series.
         var rps: Double { seconds > 0 ? Double(requests) / seconds : 0 }
 
         func percentileMs(_ p: Double) -> Double {

@@ -21,7 +21,7 @@ struct Suite: Sendable {
     var hitRatioSeries: [(seconds: Double, cumulative: Double, interval: Double)] = []
     var failedChecks: [String] = []
     var scale: (entries: Int, insertSeconds: Double, bytesPerEntry: Double, p50: Double, p99: Double)?
-    let corpus = Corpus(seed: 42, size: 50_000)
+    let corpus = Corpus(seed: 42)
     /// Scenario numbers to run; empty runs them all.
     var only: Set<Int> = []
 

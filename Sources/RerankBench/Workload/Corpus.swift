@@ -2,7 +2,6 @@
 /// of word salad, so traces store ids and every tool regenerates the same bytes.
 struct Corpus: Sendable {
     let seed: UInt64
-    let size: Int
 
     static let words: [String] = [
         "reranker", "passage", "retrieval", "query", "vector", "index", "latency", "throughput", "cache", "model",

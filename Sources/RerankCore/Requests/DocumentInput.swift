@@ -38,7 +38,7 @@ public enum DocumentInput: Sendable, Equatable, Decodable {
                 }
                 return lines.joined(separator: "\n")
             }
-            guard let text = object["text"]?.textValue, case .string = object["text"] else {
+            guard case .string(let text)? = object["text"] else {
                 throw .invalid("documents[\(index)] must be a string or an object with a string \"text\"", param: "documents")
             }
             return text

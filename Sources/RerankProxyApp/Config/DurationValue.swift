@@ -1,3 +1,5 @@
+import Foundation
+
 /// A duration written in the policy file as `<number><unit>` with unit `ms`, `s`, `m`, `h` or `d`
 /// (`30s`, `1.5h`, `30d`), or a bare `0`.
 public struct DurationValue: Decodable, Sendable, Equatable, CustomStringConvertible {
@@ -44,4 +46,3 @@ public struct DurationValue: Decodable, Sendable, Equatable, CustomStringConvert
     public var description: String { text }
 }
 
-import Foundation
