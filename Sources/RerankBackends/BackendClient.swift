@@ -21,7 +21,13 @@ public struct BackendReply: Sendable, Equatable {
 public protocol BackendClient: Sendable {
     /// The backend's name from the policy file, for stats, logs and error messages.
     var name: String { get }
+    /// The longest one call may take, response body included (the pool also bounds each chunk as a whole).
+    var timeout: Duration { get }
     func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply
+}
+
+extension BackendClient {
+    public var timeout: Duration { .seconds(30) }
 }
 
 /// Why a backend call failed. Every case names the backend.
@@ -34,12 +40,30 @@ public enum BackendError: Error, CustomStringConvertible, Sendable, Equatable {
     case status(backend: String, code: Int, message: String)
     /// The backend answered 2xx with a body that is not a valid rerank answer.
     case invalidResponse(backend: String, reason: String)
+    /// The deadline passed while the call waited for a local connection slot: the proxy's own congestion,
+    /// which never counts against the backend's health.
+    case localQueueTimeout(backend: String)
 
     /// Whether another backend may succeed where this one failed (a 4xx would fail everywhere).
     public var isRetryable: Bool {
         switch self {
         case .timeout, .unreachable, .invalidResponse: true
+        case .localQueueTimeout: false
         case .status(_, let code, _): code >= 500 || code == 429 || code == 408
+        }
+    }
+
+    /// Whether the backend refused the documents themselves (400, 413, 422: too long, bad input), which
+    /// every backend would refuse again and which is the client's to fix.
+    public var isRefusal: Bool {
+        if case .status(_, let code, _) = self { return code == 400 || code == 413 || code == 422 }
+        return false
+    }
+
+    /// The backend's name.
+    public var backend: String {
+        switch self {
+        case .timeout(let b), .unreachable(let b, _), .status(let b, _, _), .invalidResponse(let b, _), .localQueueTimeout(let b): b
         }
     }
 
@@ -49,6 +73,7 @@ public enum BackendError: Error, CustomStringConvertible, Sendable, Equatable {
         case .unreachable(let b, let reason): "backend \"\(b)\" is unreachable: \(reason)"
         case .status(let b, let code, let message): "backend \"\(b)\" answered \(code): \(message)"
         case .invalidResponse(let b, let reason): "backend \"\(b)\" sent an invalid rerank response: \(reason)"
+        case .localQueueTimeout(let b): "no connection to backend \"\(b)\" became free before the deadline (the proxy is overloaded)"
         }
     }
 }

@@ -11,107 +11,125 @@ public protocol BackendPoolObserver: Sendable {
 /// chunks concurrently, each to the next healthy backend, and fails over to the others on a retryable error.
 /// ```swift
 /// let pool = BackendPool(model: "bge-reranker-v2-m3", backends: [gpu0, gpu1], configuration: .init(maxBatch: 64))
-/// let chunks = await pool.score(query: q, documents: docs, settings: .init(), logger: logger)
+/// let outcome = await pool.score(query: q, documents: docs, settings: .init(), logger: logger)
 /// ```
+/// Every chunk has one deadline (``Configuration/chunkTimeout``) that covers all its attempts; each attempt is
+/// also bounded by its backend's own timeout. A chunk the backend refuses as bad input (400, 413, 422) is split
+/// in halves until the refused documents are isolated, so one bad document fails alone.
 public final class BackendPool: Sendable {
     public struct Configuration: Sendable {
         public var maxBatch: Int
         public var ejectAfter: Int
         public var ejectFor: Duration
+        /// One deadline for a chunk, across every backend it is tried on.
+        public var chunkTimeout: Duration
+        /// Calls in flight per backend; more wait locally (the HTTP client's per-host connection limit).
+        public var maxConcurrency: Int
+        /// Extra calls a refused chunk may spend isolating the refused documents.
+        public var bisectBudget: Int
 
-        public init(maxBatch: Int = 64, ejectAfter: Int = 3, ejectFor: Duration = .seconds(10)) {
+        public init(
+            maxBatch: Int = 64, ejectAfter: Int = 3, ejectFor: Duration = .seconds(10), chunkTimeout: Duration = .seconds(30),
+            maxConcurrency: Int = 64, bisectBudget: Int = 32
+        ) {
             self.maxBatch = max(1, maxBatch)
             self.ejectAfter = ejectAfter
             self.ejectFor = ejectFor
+            self.chunkTimeout = chunkTimeout
+            self.maxConcurrency = max(1, maxConcurrency)
+            self.bisectBudget = max(0, bisectBudget)
         }
     }
 
-    /// One chunk's outcome: the documents it covered (a range of the input) and their scores or the error.
-    public struct ChunkResult: Sendable {
-        public var range: Range<Int>
-        public var result: Result<BackendReply, BackendError>
+    /// What a call to ``score(query:documents:settings:logger:)`` produced, per document.
+    public struct Outcome: Sendable {
+        /// The score of each document, `nil` where it failed.
+        public var scores: [Double?]
+        /// Why each failed document failed, `nil` where it was scored.
+        public var errors: [BackendError?]
+        /// Tokens the backends reported.
+        public var tokens: Int
+
+        init(count: Int) {
+            scores = Array(repeating: nil, count: count)
+            errors = Array(repeating: nil, count: count)
+            tokens = 0
+        }
     }
 
     public let model: String
     public let backends: [any BackendClient]
     public let configuration: Configuration
     private let observer: (any BackendPoolObserver)?
-    private let clock = ContinuousClock()
-    private let epoch: ContinuousClock.Instant
-    /// Protected by its own lock; held only to pick or record, never across a call.
+    private let time: TimeSource
+    private let gates: [SlotGate]
+    /// Health, round-robin cursor and chunk size. Protected by its own lock; held only to pick or record,
+    /// never across a call or a log line.
     private let state: Mutex<StateMachine>
-    /// The chunk size in use: `maxBatch`, lowered to a backend's published limit once discovered.
-    private let batchLimit: Atomic<Int>
-    /// Backends whose limit has been read (or that publish none); protected by its own lock.
-    private let discovered = Mutex<Set<Int>>([])
 
-    public init(model: String, backends: [any BackendClient], configuration: Configuration, observer: (any BackendPoolObserver)? = nil) {
+    public init(
+        model: String, backends: [any BackendClient], configuration: Configuration, observer: (any BackendPoolObserver)? = nil,
+        time: TimeSource = .continuous
+    ) {
         self.model = model
         self.backends = backends
         self.configuration = configuration
         self.observer = observer
-        self.epoch = clock.now
-        self.state = Mutex(StateMachine(count: backends.count, ejectAfter: configuration.ejectAfter, ejectFor: configuration.ejectFor))
-        self.batchLimit = Atomic(configuration.maxBatch)
+        self.time = time
+        self.gates = backends.map { _ in SlotGate(limit: configuration.maxConcurrency) }
+        self.state = Mutex(
+            StateMachine(count: backends.count, ejectAfter: configuration.ejectAfter, ejectFor: configuration.ejectFor, maxBatch: configuration.maxBatch)
+        )
     }
 
     /// The most documents sent in one backend call right now.
-    public var effectiveMaxBatch: Int { batchLimit.load(ordering: .relaxed) }
+    public var effectiveMaxBatch: Int { state.withLock { $0.batchLimit } }
+
+    /// Names of the backends not currently ejected.
+    public var healthyBackends: [String] {
+        let now = time.now
+        return state.withLock { state in backends.indices.filter { state.isHealthy($0, now: now) }.map { backends[$0].name } }
+    }
 
     /// Reads each backend's published per-call limit (once per backend, retried until it answers) and
     /// lowers the chunk size to the smallest, so a `max_batch` above a TEI server's limit cannot turn every
     /// large miss into a 422.
     public func discoverBatchLimits(logger: Logger) async {
-        let pending = discovered.withLock { done in backends.indices.filter { !done.contains($0) } }
-        for index in pending {
-            guard let discovering = backends[index] as? any BatchLimitDiscovering else {
-                discovered.withLock { _ = $0.insert(index) }
-                continue
+        for index in state.withLock({ $0.limitsToDiscover }) {
+            var limit: Int?
+            if let discovering = backends[index] as? any BatchLimitDiscovering {
+                guard let found = await discovering.discoverBatchLimit(logger: logger) else { continue }
+                limit = found
             }
-            guard let limit = await discovering.discoverBatchLimit(logger: logger) else { continue }
-            // Writers serialise on `discovered`'s lock; readers only load.
-            let before = discovered.withLock { done in
-                done.insert(index)
-                let before = batchLimit.load(ordering: .relaxed)
-                if limit < before { batchLimit.store(limit, ordering: .relaxed) }
-                return before
-            }
-            if limit < before {
+            let lowered = state.withLock { $0.limitDiscovered(index, limit: limit) }
+            if let before = lowered, let limit {
                 logger.warning("backend accepts fewer documents per call than max_batch; using its limit", metadata: [
                     "rerank.backend": "\(backends[index].name)", "rerank.model": "\(model)",
-                    "rerank.max_batch": "\(configuration.maxBatch)", "rerank.backend_limit": "\(limit)",
+                    "rerank.max_batch": "\(before)", "rerank.backend_limit": "\(limit)",
                 ])
             }
         }
     }
 
-
-    private var now: Duration { clock.now - epoch }
-
-    /// Names of the backends not currently ejected.
-    public var healthyBackends: [String] {
-        let now = self.now
-        return state.withLock { state in backends.indices.filter { state.isHealthy($0, now: now) }.map { backends[$0].name } }
-    }
-
-    /// Scores every document, in chunks; a failed chunk does not fail the others.
-    public func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async -> [ChunkResult] {
+    /// Scores every document, in chunks sent concurrently; a failed chunk (or a refused document) does not
+    /// fail the others.
+    public func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async -> Outcome {
         let size = effectiveMaxBatch
+        let deadline = time.now + configuration.chunkTimeout
         let ranges = stride(from: 0, to: documents.count, by: size).map { $0..<min($0 + size, documents.count) }
+        var outcome = Outcome(count: documents.count)
+        let job = Job(query: query, documents: documents, settings: settings, deadline: deadline, logger: logger, budget: configuration.bisectBudget)
         if ranges.count == 1 {
-            return [ChunkResult(range: ranges[0], result: await scoreChunk(query: query, documents: documents, settings: settings, logger: logger))]
+            merge(await scoreRange(ranges[0], job), into: &outcome)
+            return outcome
         }
-        return await withTaskGroup(of: ChunkResult.self) { group in
+        await withTaskGroup(of: [Piece].self) { group in
             for range in ranges {
-                group.addTask {
-                    let chunk = Array(documents[range])
-                    return ChunkResult(range: range, result: await self.scoreChunk(query: query, documents: chunk, settings: settings, logger: logger))
-                }
+                group.addTask { await self.scoreRange(range, job) }
             }
-            var results: [ChunkResult] = []
-            for await result in group { results.append(result) }
-            return results
+            for await pieces in group { merge(pieces, into: &outcome) }
         }
+        return outcome
     }
 
     /// Probes every ejected backend that can be probed and brings back those that answer; returns their names.
@@ -120,7 +138,7 @@ public final class BackendPool: Sendable {
     /// risk a request on it.
     @discardableResult
     public func probeEjected(logger: Logger) async -> [String] {
-        let now = self.now
+        let now = time.now
         let ejected = state.withLock { state in backends.indices.filter { !state.isHealthy($0, now: now) } }
         var recovered: [String] = []
         for index in ejected {
@@ -134,31 +152,136 @@ public final class BackendPool: Sendable {
         return recovered
     }
 
-    private func scoreChunk(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async -> Result<BackendReply, BackendError> {
-        let order = state.withLock { $0.attemptOrder(now: now) }
+    // MARK: - One chunk
+
+    /// The inputs every chunk of one ``score(query:documents:settings:logger:)`` call shares.
+    private struct Job: Sendable {
+        var query: String
+        var documents: [String]
+        var settings: ScoreSettings
+        var deadline: Duration
+        var logger: Logger
+        let budget: BisectBudget
+
+        init(query: String, documents: [String], settings: ScoreSettings, deadline: Duration, logger: Logger, budget: Int) {
+            self.query = query
+            self.documents = documents
+            self.settings = settings
+            self.deadline = deadline
+            self.logger = logger
+            self.budget = BisectBudget(budget)
+        }
+    }
+
+    /// Extra calls left for isolating refused documents, shared by every chunk of one call.
+    private final class BisectBudget: Sendable {
+        private let left: Atomic<Int>
+        init(_ value: Int) { left = Atomic(value) }
+        /// Takes `count` calls from the budget when that many are left.
+        func take(_ count: Int) -> Bool {
+            var current = left.load(ordering: .relaxed)
+            while current >= count {
+                let (exchanged, original) = left.compareExchange(expected: current, desired: current - count, ordering: .relaxed)
+                if exchanged { return true }
+                current = original
+            }
+            return false
+        }
+    }
+
+    /// A range of the documents and what happened to it.
+    private struct Piece: Sendable {
+        var range: Range<Int>
+        var result: Result<BackendReply, BackendError>
+    }
+
+    private func merge(_ pieces: [Piece], into outcome: inout Outcome) {
+        for piece in pieces {
+            switch piece.result {
+            case .success(let reply):
+                outcome.tokens += reply.tokens
+                for (offset, score) in zip(piece.range, reply.scores) { outcome.scores[offset] = score }
+            case .failure(let error):
+                for offset in piece.range { outcome.errors[offset] = error }
+            }
+        }
+    }
+
+    /// Scores one range; when the backend refuses it as bad input, splits it to isolate the refused documents.
+    private func scoreRange(_ range: Range<Int>, _ job: Job) async -> [Piece] {
+        let result = await scoreChunk(Array(job.documents[range]), job)
+        guard case .failure(let error) = result, error.isRefusal, range.count > 1, job.budget.take(2) else {
+            return [Piece(range: range, result: result)]
+        }
+        let middle = range.lowerBound + range.count / 2
+        async let left = scoreRange(range.lowerBound..<middle, job)
+        async let right = scoreRange(middle..<range.upperBound, job)
+        return await left + right
+    }
+
+    /// Tries the chunk on each backend in ``StateMachine/attemptOrder(now:)`` until one answers, a
+    /// non-retryable error, or the chunk's deadline.
+    private func scoreChunk(_ documents: [String], _ job: Job) async -> Result<BackendReply, BackendError> {
+        let order = state.withLock { $0.attemptOrder(now: time.now) }
         var lastError: BackendError?
         for index in order {
+            let start = time.now
+            guard start < job.deadline else { break }
             let backend = backends[index]
-            let start = clock.now
-            do {
-                let reply = try await backend.score(query: query, documents: documents, settings: settings, logger: logger)
-                observer?.backendCall(model: model, backend: backend.name, pairs: documents.count, duration: clock.now - start, error: nil)
+            let result = await attempt(index, documents, job, deadline: min(job.deadline, start + backend.timeout))
+            let duration = time.now - start
+            switch result {
+            case .success(let reply):
+                observer?.backendCall(model: model, backend: backend.name, pairs: documents.count, duration: duration, error: nil)
                 let event = state.withLock { $0.succeeded(index) }
-                if event != .none { logger.info("backend recovered", metadata: ["rerank.backend": "\(backend.name)", "rerank.model": "\(model)"]) }
+                if event != .none { job.logger.info("backend recovered", metadata: ["rerank.backend": "\(backend.name)", "rerank.model": "\(model)"]) }
                 return .success(reply)
-            } catch {
-                observer?.backendCall(model: model, backend: backend.name, pairs: documents.count, duration: clock.now - start, error: error)
+            case .failure(let error):
                 lastError = error
+                if case .localQueueTimeout = error { return .failure(error) }   // our own congestion, not the backend's fault
+                observer?.backendCall(model: model, backend: backend.name, pairs: documents.count, duration: duration, error: error)
                 guard error.isRetryable else { return .failure(error) }
-                let now = self.now
-                let event = state.withLock { $0.failed(index, now: now) }
+                let event = state.withLock { $0.failed(index, now: time.now) }
                 if case .ejected = event {
-                    logger.warning("backend ejected", metadata: ["rerank.backend": "\(backend.name)", "error.type": "\(error)"])
+                    job.logger.warning("backend ejected", metadata: ["rerank.backend": "\(backend.name)", "rerank.model": "\(model)", "error.type": "\(error)"])
                 } else {
-                    logger.debug("backend call failed; trying the next", metadata: ["rerank.backend": "\(backend.name)", "error.type": "\(error)"])
+                    job.logger.debug("backend call failed; trying the next", metadata: ["rerank.backend": "\(backend.name)", "error.type": "\(error)"])
                 }
             }
         }
-        return .failure(lastError ?? .unreachable(backend: model, reason: "no backend configured"))
+        return .failure(lastError ?? .timeout(backend: model))
+    }
+
+    /// One call to one backend under `deadline`: waits for a local slot, calls, checks the reply's shape.
+    private func attempt(_ index: Int, _ documents: [String], _ job: Job, deadline: Duration) async -> Result<BackendReply, BackendError> {
+        let backend = backends[index]
+        let gate = gates[index]
+        let admitted = Flag()
+        let time = self.time
+        let result = await Deadline.race(sleep: { try await time.sleep(until: deadline) }) { () -> Result<BackendReply, BackendError> in
+            do { try await gate.acquire() } catch { return .failure(.localQueueTimeout(backend: backend.name)) }
+            admitted.set()
+            defer { gate.release() }
+            do throws(BackendError) {
+                let reply = try await backend.score(query: job.query, documents: documents, settings: job.settings, logger: job.logger)
+                guard reply.scores.count == documents.count else {
+                    return .failure(.invalidResponse(backend: backend.name, reason: "expected \(documents.count) scores, got \(reply.scores.count)"))
+                }
+                guard reply.scores.allSatisfy(\.isFinite) else {
+                    return .failure(.invalidResponse(backend: backend.name, reason: "a score is not a finite number"))
+                }
+                return .success(reply)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return result ?? .failure(admitted.isSet ? .timeout(backend: backend.name) : .localQueueTimeout(backend: backend.name))
+    }
+
+    /// Set once, read from another task.
+    private final class Flag: Sendable {
+        private let value = Atomic(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
     }
 }

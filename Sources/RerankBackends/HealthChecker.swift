@@ -1,4 +1,5 @@
 import Logging
+import RerankCore
 import ServiceLifecycle
 
 /// The `Service` that probes ejected backends every `interval`, so they rejoin their pool as soon as
@@ -9,18 +10,20 @@ import ServiceLifecycle
 public struct HealthChecker: Service {
     let pools: [BackendPool]
     let interval: Duration
+    let time: TimeSource
     let logger: Logger
 
-    public init(pools: [BackendPool], interval: Duration = .seconds(2), logger: Logger) {
+    public init(pools: [BackendPool], interval: Duration = .seconds(2), time: TimeSource = .continuous, logger: Logger) {
         self.pools = pools
         self.interval = interval
+        self.time = time
         self.logger = logger
     }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             // Wake at once on graceful shutdown instead of finishing the sleep.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            try? await cancelWhenGracefulShutdown { try await time.sleep(for: interval) }
             if Task.isShuttingDownGracefully { break }
             for pool in pools {
                 await pool.probeEjected(logger: logger)

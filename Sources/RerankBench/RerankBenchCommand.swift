@@ -10,7 +10,7 @@ struct RerankBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rerank-bench",
         abstract: "Workloads, a simulated GPU reranker, a load driver and the benchmark suite for rerank-proxy.",
-        subcommands: [WorkloadCommand.self, BackendCommand.self, RunCommand.self, SuiteCommand.self]
+        subcommands: [WorkloadCommand.self, BackendCommand.self, RunCommand.self, SuiteCommand.self, HostileCommand.self]
     )
 }
 

@@ -13,6 +13,8 @@ public final class TieredCache: Sendable {
         public var memoryHits: Int
         public var storeHits: Int
         public var storeFailed: Bool
+        /// Per key, whether its hit came from the store (else memory); `nil` when the store served none.
+        public var fromStore: [Bool]?
     }
 
     public let memory: MemoryCacheStore?
@@ -56,6 +58,8 @@ public final class TieredCache: Sendable {
                 guard let hit = found[n] else { continue }
                 result.scores[i] = hit.score
                 result.storeHits += 1
+                if result.fromStore == nil { result.fromStore = [Bool](repeating: false, count: keys.count) }
+                result.fromStore?[i] = true
                 memory?.insert(keys[i], hit)
             }
         } catch {

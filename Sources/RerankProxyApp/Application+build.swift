@@ -63,10 +63,13 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     let memory = policy.cache.memoryEntries > 0 ? MemoryCacheStore(capacity: policy.cache.memoryEntries, ttlSeconds: ttl) : nil
     let cache = TieredCache(memory: memory, store: store, logger: logger)
 
+    // The pool lets at most this many calls per backend hold a connection and queues the rest itself, so time
+    // queued for a local connection is never mistaken for a slow backend.
+    let connectionsPerBackend = 64
     let httpClient = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: .init(
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerBackend),
             decompression: .disabled
         )
     )
@@ -92,11 +95,13 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
             configuration: .init(
                 maxBatch: model.backends.map(\.maxBatch).min() ?? 64,
                 ejectAfter: model.ejectAfter,
-                ejectFor: model.ejectFor.duration
+                ejectFor: model.ejectFor.duration,
+                chunkTimeout: model.backends.map(\.timeout.duration).max() ?? .seconds(30),
+                maxConcurrency: connectionsPerBackend
             ),
             observer: stats
         )
-        return ModelRuntime(name: model.name, revision: model.revision, pool: pool)
+        return ModelRuntime(name: model.name, revision: model.revision, api: model.backends.first?.api ?? .cohere, pool: pool)
     }
     services.append(HealthChecker(pools: models.map(\.pool), logger: logger))
     let pipeline = RerankPipeline(models: models, cache: cache, stats: stats)

@@ -16,10 +16,14 @@ enum ProxyError: Error, HTTPResponseError {
             case .unknownModel: .notFound
             case .bodyTooLarge: .contentTooLarge
             case .empty: .badRequest
-            case .invalid, .tooManyDocuments: dialect == .tei ? .unprocessableContent : .badRequest
+            case .invalid, .tooManyDocuments, .refusedByBackend: dialect == .tei ? .unprocessableContent : .badRequest
             }
         case .backend(let error, _):
-            if case .timeout = error { .gatewayTimeout } else { .badGateway }
+            switch error {
+            case .timeout: .gatewayTimeout
+            case .localQueueTimeout: .serviceUnavailable
+            default: .badGateway
+            }
         case .notReady: .serviceUnavailable
         }
     }
@@ -47,6 +51,7 @@ enum ProxyError: Error, HTTPResponseError {
         case .request(.bodyTooLarge, _): "PayloadTooLargeError"
         case .request: "BadRequestError"
         case .backend(.timeout, _): "GatewayTimeoutError"
+        case .backend(.localQueueTimeout, _): "ServiceUnavailableError"
         case .backend: "BadGatewayError"
         case .notReady: "ServiceUnavailableError"
         }
@@ -64,7 +69,7 @@ enum ProxyError: Error, HTTPResponseError {
     private var param: String? {
         switch self {
         case .request(.invalid(_, let param), _): param
-        case .request(.tooManyDocuments, _): "documents"
+        case .request(.tooManyDocuments, _), .request(.refusedByBackend, _): "documents"
         case .request(.unknownModel, _): "model"
         default: nil
         }

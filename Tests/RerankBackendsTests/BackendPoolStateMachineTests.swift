@@ -12,12 +12,13 @@ import Testing
         #expect(machine.attemptOrder(now: .zero) == [2, 0, 1])
     }
 
-    @Test func ejectedAfterConsecutiveFailuresAndTriedLast() {
+    @Test func ejectedAfterConsecutiveFailuresAndLeftOutWhileOthersAreHealthy() {
         var machine = Machine(count: 3, ejectAfter: 2, ejectFor: .seconds(10))
         #expect(machine.failed(1, now: .seconds(1)) == .none)
         #expect(machine.failed(1, now: .seconds(1)) == .ejected(index: 1))
         #expect(!machine.isHealthy(1, now: .seconds(5)))
-        #expect(machine.attemptOrder(now: .seconds(5)) == [0, 2, 1])
+        #expect(machine.attemptOrder(now: .seconds(5)) == [0, 2])
+        #expect(machine.attemptOrder(now: .seconds(5)) == [2, 0])
         // Due back once the ejection elapses.
         #expect(machine.isHealthy(1, now: .seconds(11)))
     }
@@ -32,10 +33,22 @@ import Testing
         #expect(machine.isHealthy(0, now: .zero))
     }
 
-    @Test func whenAllAreEjectedTheSoonestDueComesFirst() {
-        var machine = Machine(count: 2, ejectAfter: 1, ejectFor: .seconds(10))
+    @Test func whenAllAreEjectedOnlyTheSoonestDueIsTried() {
+        var machine = Machine(count: 3, ejectAfter: 1, ejectFor: .seconds(10))
         _ = machine.failed(1, now: .seconds(1))
         _ = machine.failed(0, now: .seconds(2))
-        #expect(machine.attemptOrder(now: .seconds(3)) == [1, 0])
+        _ = machine.failed(2, now: .seconds(3))
+        #expect(machine.attemptOrder(now: .seconds(4)) == [1])
+        #expect(machine.attemptOrder(now: .seconds(4)) == [1])
+    }
+
+    @Test func publishedLimitsOnlyLowerTheChunkSize() {
+        var machine = Machine(count: 2, ejectAfter: 1, ejectFor: .seconds(10), maxBatch: 8)
+        #expect(machine.limitsToDiscover == [0, 1])
+        #expect(machine.limitDiscovered(0, limit: 16) == nil)
+        #expect(machine.batchLimit == 8)
+        #expect(machine.limitDiscovered(1, limit: 3) == 8)
+        #expect(machine.batchLimit == 3)
+        #expect(machine.limitsToDiscover.isEmpty)
     }
 }

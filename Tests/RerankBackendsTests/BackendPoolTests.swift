@@ -49,12 +49,9 @@ final class FakeBackendClient: BackendClient, HealthProbing, BatchLimitDiscoveri
         let backend = FakeBackendClient(name: "a")
         let pool = BackendPool(model: "m", backends: [backend], configuration: .init(maxBatch: 3))
         let documents = ["a", "bb", "ccc", "dddd", "eeeee", "ffffff", "g"]
-        let chunks = await pool.score(query: "q", documents: documents, settings: .init(), logger: logger)
-        #expect(chunks.map(\.range.count).sorted() == [1, 3, 3])
-        for chunk in chunks {
-            let reply = try chunk.result.get()
-            #expect(reply.scores == documents[chunk.range].map { Double($0.count) })
-        }
+        let outcome = await pool.score(query: "q", documents: documents, settings: .init(), logger: logger)
+        #expect(outcome.scores == documents.map { Double($0.count) })
+        #expect(outcome.errors.allSatisfy { $0 == nil })
         #expect(backend.state.withLock { $0.calls.map(\.count).sorted() } == [1, 3, 3])
     }
 
@@ -64,7 +61,7 @@ final class FakeBackendClient: BackendClient, HealthProbing, BatchLimitDiscoveri
         broken.state.withLock { $0.failing = true; $0.healthy = false }
         let pool = BackendPool(model: "m", backends: [broken, spare], configuration: .init(maxBatch: 8, ejectAfter: 1, ejectFor: .seconds(3600)))
         let first = await pool.score(query: "q", documents: ["x"], settings: .init(), logger: logger)
-        #expect(try first[0].result.get().scores == [1])
+        #expect(first.scores == [1])
         #expect(pool.healthyBackends == ["spare"])
 
         // While its health endpoint is down, probing leaves it out.
@@ -87,7 +84,7 @@ final class FakeBackendClient: BackendClient, HealthProbing, BatchLimitDiscoveri
         let spare = FakeBackendClient(name: "spare")
         let pool = BackendPool(model: "m", backends: [Rejecting(), spare], configuration: .init())
         let result = await pool.score(query: "q", documents: ["x"], settings: .init(), logger: logger)
-        #expect(throws: BackendError.status(backend: "strict", code: 400, message: "document too long")) { try result[0].result.get() }
+        #expect(result.errors == [BackendError.status(backend: "strict", code: 400, message: "document too long")])
         #expect(spare.state.withLock { $0.calls.isEmpty })
     }
 
@@ -102,8 +99,8 @@ final class FakeBackendClient: BackendClient, HealthProbing, BatchLimitDiscoveri
         small.state.withLock { $0.batchLimit = 3 }
         await pool.discoverBatchLimits(logger: logger)
         #expect(pool.effectiveMaxBatch == 3)
-        let chunks = await pool.score(query: "q", documents: (0..<7).map { "d\($0)" }, settings: .init(), logger: logger)
-        #expect(chunks.map(\.range.count).sorted() == [1, 3, 3])
+        _ = await pool.score(query: "q", documents: (0..<7).map { "d\($0)" }, settings: .init(), logger: logger)
+        #expect((small.state.withLock { $0.calls } + large.state.withLock { $0.calls }).map(\.count).sorted() == [1, 3, 3])
         // Read once per backend: a later, larger answer does not raise it again.
         small.state.withLock { $0.batchLimit = 100 }
         await pool.discoverBatchLimits(logger: logger)

@@ -49,8 +49,8 @@ import Testing
         #expect(coalescer.inFlightCount == 1)
         // Waiting after completion returns at once.
         #expect(await leader.flight!.wait().values["a"] == 1)
-        coalescer.complete(follower.flight!, with: .init(values: [:], failure: CancellationError()))
-        #expect(await follower.flight!.wait().failure is CancellationError)
+        coalescer.complete(follower.flight!, with: .init(values: [:], failures: ["c": FlightFailure(error: CancellationError(), belongsToKey: false)]))
+        #expect(await follower.flight!.wait().failures["c"]?.error is CancellationError)
         #expect(coalescer.inFlightCount == 0)
     }
 

@@ -35,7 +35,7 @@ import Testing
     @Test func documentsDialectShape() throws {
         let request = RerankRequest(
             dialect: .documents, model: "m", query: "q", texts: ["a \"quoted\"\n", "b"],
-            originals: [nil, .object([("text", .string("b")), ("id", .number(7))])], topN: 1, returnDocuments: true
+            originals: [nil, RawJSON(validating: Array(#"{"text":"b","id":7}"#.utf8))], topN: 1, returnDocuments: true
         )
         let bytes = ResponseRenderer.render(RerankResult(id: "rerank-1", model: "m", scores: [0.2, 0.8], promptTokens: 5), for: request)
         let object = try #require(try json(bytes) as? [String: Any])

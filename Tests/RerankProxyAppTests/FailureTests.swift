@@ -79,7 +79,7 @@ import Testing
             let client = HTTPBackendClient(configuration: .init(name: "fake-0", api: .cohere, url: url, model: "test-model"), httpClient: .shared)
             let pool = BackendPool(model: "test-model", backends: [client], configuration: .init(), observer: stats)
             let pipeline = RerankPipeline(
-                models: [ModelRuntime(name: "test-model", revision: "", pool: pool)],
+                models: [ModelRuntime(name: "test-model", revision: "", api: .cohere, pool: pool)],
                 cache: TieredCache(memory: nil, store: BrokenStore(), logger: quietLogger),
                 stats: stats
             )

@@ -64,6 +64,14 @@ struct ProxyClient: Sendable {
         return try await send(request, timeout: timeout)
     }
 
+    func post(_ path: String, bytes: [UInt8], timeout: TimeAmount = .seconds(30)) async throws -> Reply {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: bytes))
+        return try await send(request, timeout: timeout)
+    }
+
     func post(_ path: String, object: [String: Any], timeout: TimeAmount = .seconds(30)) async throws -> Reply {
         let data = try JSONSerialization.data(withJSONObject: object)
         return try await post(path, String(decoding: data, as: UTF8.self), timeout: timeout)
@@ -136,4 +144,16 @@ func jsonText(_ object: [String: Any]) -> String {
 
 func pairs(_ stats: [String: Any]) -> [String: Int] {
     stats["pairs"] as? [String: Int] ?? [:]
+}
+
+/// Waits until `condition` holds, checking every 5 ms (a condition, not a fixed sleep); fails after `limit`.
+func until(_ limit: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation, _ condition: @Sendable () -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("condition not met within \(limit)", sourceLocation: sourceLocation)
+            return
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
 }

@@ -15,6 +15,41 @@ public enum BackendAPI: String, Sendable, CaseIterable {
         }
     }
 
+    /// The settings as this API forwards them, which are exactly the settings that get keyed: a setting the
+    /// API has no field for is refused with a 400 when it would change the score, and dropped (not keyed)
+    /// when it is what the backend does anyway.
+    ///
+    /// - cohere (vLLM, Infinity, Jina, Cohere): `raw_scores` (as `use_activation: false`) and
+    ///   `truncate_prompt_tokens` are forwarded. `truncate: false` is vLLM's own behaviour and is dropped;
+    ///   `truncate: true` is refused (send `truncate_prompt_tokens` instead). `truncation_direction` is dropped.
+    /// - tei: `raw_scores`, `truncate` and `truncation_direction` are forwarded (the direction is dropped with
+    ///   `truncate: false`, where TEI ignores it); `truncate_prompt_tokens` is refused.
+    /// - Cohere v2's `max_tokens_per_doc` is accepted and ignored by both: the cross-encoder truncates to its
+    ///   own limit, and no backend API here has a per-document budget to map it to. It is not keyed.
+    public func honoured(_ settings: ScoreSettings, maxTokensPerDoc: Int? = nil) throws(RequestError) -> ScoreSettings {
+        var honoured = settings
+        switch self {
+        case .cohere:
+            if settings.truncate == true {
+                throw .invalid(
+                    "truncate: true cannot be honoured by this model's backends (api: cohere); send truncate_prompt_tokens instead",
+                    param: "truncate"
+                )
+            }
+            honoured.truncate = nil
+            honoured.truncationDirection = nil
+        case .tei:
+            if settings.truncatePromptTokens != nil {
+                throw .invalid(
+                    "truncate_prompt_tokens cannot be honoured by this model's backends (api: tei); send truncate: true instead",
+                    param: "truncate_prompt_tokens"
+                )
+            }
+            if settings.truncate == false { honoured.truncationDirection = nil }
+        }
+        return honoured
+    }
+
     /// The request body for one batch. The client's `top_n` is never sent: every score is needed.
     func encodeRequest(model: String, query: String, documents: [String], settings: ScoreSettings) -> [UInt8] {
         var w = JSONWriter(capacity: 64 + query.utf8.count + documents.reduce(0) { $0 + $1.utf8.count + 4 })

@@ -53,18 +53,20 @@ public struct HTTPBackendClient: BackendClient, HealthProbing, BatchLimitDiscove
     public let configuration: Configuration
     let httpClient: HTTPClient
     private let endpoint: String
-    private let timeout: TimeAmount
 
     public init(configuration: Configuration, httpClient: HTTPClient) {
         self.configuration = configuration
         self.httpClient = httpClient
         self.endpoint = configuration.endpoint
-        let (seconds, attoseconds) = configuration.timeout.components
-        self.timeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     public var name: String { configuration.name }
 
+    public var timeout: Duration { configuration.timeout }
+
+    /// One exchange, head and body, bounded as a whole by `configuration.timeout`: AsyncHTTPClient's own
+    /// deadline ends at the response head, so a backend that sends 200 headers and stalls would otherwise
+    /// hold the call (and every request coalesced on it) forever.
     public func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
@@ -76,16 +78,19 @@ public struct HTTPBackendClient: BackendClient, HealthProbing, BatchLimitDiscove
         let body = configuration.api.encodeRequest(model: configuration.model, query: query, documents: documents, settings: settings)
         request.body = .bytes(ByteBuffer(bytes: body))
 
+        let name = self.name
+        let exchanged = await exchange(request, timeout: configuration.timeout, maxBytes: 64 << 20, logger: logger)
         let status: HTTPResponseStatus
         let payload: ByteBuffer
-        do {
-            let response = try await httpClient.execute(request, timeout: timeout, logger: logger)
-            status = response.status
-            payload = try await response.body.collect(upTo: 64 << 20)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+        switch exchanged {
+        case .none:
             throw .timeout(backend: name)
-        } catch {
+        case .some(.failure(let error as HTTPClientError)) where error == .deadlineExceeded || error == .readTimeout:
+            throw .timeout(backend: name)
+        case .some(.failure(let error)):
             throw .unreachable(backend: name, reason: "\(error)")
+        case .some(.success(let response)):
+            (status, payload) = response
         }
         guard (200..<300).contains(Int(status.code)) else {
             throw .status(backend: name, code: Int(status.code), message: Self.errorMessage(payload))
@@ -97,27 +102,43 @@ public struct HTTPBackendClient: BackendClient, HealthProbing, BatchLimitDiscove
         }
     }
 
+    /// Sends `request` and reads the whole body within `timeout`; `nil` when the deadline passed first.
+    private func exchange(
+        _ request: HTTPClientRequest, timeout: Duration, maxBytes: Int, logger: Logger
+    ) async -> Result<(HTTPResponseStatus, ByteBuffer), any Error>? {
+        let httpClient = self.httpClient
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        return await Deadline.race(sleep: { try await Task.sleep(for: timeout) }) {
+            do {
+                let response = try await httpClient.execute(request, deadline: deadline, logger: logger)
+                let payload = try await response.body.collect(upTo: maxBytes)
+                return .success((response.status, payload))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// `true` when the health endpoint answers 2xx, body included, within 2 s.
     public func probe(logger: Logger) async -> Bool {
         var request = HTTPClientRequest(url: configuration.base + configuration.healthPath)
         if let apiKey = configuration.apiKey, !apiKey.isEmpty {
             request.headers.add(name: "authorization", value: "Bearer \(apiKey)")
         }
-        guard let response = try? await httpClient.execute(request, timeout: .seconds(2), logger: logger) else { return false }
-        _ = try? await response.body.collect(upTo: 1 << 20)
-        return (200..<300).contains(Int(response.status.code))
+        guard case .success(let (status, _))? = await exchange(request, timeout: .seconds(2), maxBytes: 1 << 20, logger: logger) else { return false }
+        return (200..<300).contains(Int(status.code))
     }
 
     /// TEI (and the ONNX worker) publish `max_client_batch_size` at `GET /info` and refuse bigger calls with 422;
-    /// cohere-style backends publish nothing, so they answer `nil`.
+    /// cohere-style backends publish nothing, so they answer `nil`. Bounded as a whole by 2 s.
     public func discoverBatchLimit(logger: Logger) async -> Int? {
         guard configuration.api == .tei else { return nil }
         var request = HTTPClientRequest(url: configuration.base + "/info")
         if let apiKey = configuration.apiKey, !apiKey.isEmpty {
             request.headers.add(name: "authorization", value: "Bearer \(apiKey)")
         }
-        guard let response = try? await httpClient.execute(request, timeout: .seconds(2), logger: logger),
-            (200..<300).contains(Int(response.status.code)),
-            let body = try? await response.body.collect(upTo: 1 << 20),
+        guard case .success(let (status, body))? = await exchange(request, timeout: .seconds(2), maxBytes: 1 << 20, logger: logger),
+            (200..<300).contains(Int(status.code)),
             let info = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
             let limit = info["max_client_batch_size"] as? Int, limit > 0
         else { return nil }
@@ -134,5 +155,12 @@ public struct HTTPBackendClient: BackendClient, HealthProbing, BatchLimitDiscove
             }
         }
         return String(text.prefix(300))
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

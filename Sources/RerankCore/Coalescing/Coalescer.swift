@@ -12,14 +12,15 @@ import Synchronization
 /// The computation of a flight must not be tied to the leader's task: if the leader's client disconnects,
 /// the other waiters still get their values. ``complete(_:with:)`` must be called exactly once per led flight.
 public final class Coalescer<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    /// What a flight produced: the values it got, and the error for the keys it did not.
+    /// What a flight produced: the values it got, and why each other key failed.
     public struct Outcome: Sendable {
         public var values: [Key: Value]
-        public var failure: (any Error)?
+        /// Keys the flight did not produce. A key in neither map failed without a recorded reason.
+        public var failures: [Key: FlightFailure]
 
-        public init(values: [Key: Value], failure: (any Error)? = nil) {
+        public init(values: [Key: Value], failures: [Key: FlightFailure] = [:]) {
             self.values = values
-            self.failure = failure
+            self.failures = failures
         }
     }
 
@@ -56,6 +57,14 @@ public final class Coalescer<Key: Hashable & Sendable, Value: Sendable>: Sendabl
             }
         }
 
+        /// Requests waiting on this flight right now.
+        var waiting: Int {
+            state.withLock { state in
+                if case .pending(let waiters) = state { return waiters.count }
+                return 0
+            }
+        }
+
         func resolve(_ outcome: Outcome) {
             let waiters: [CheckedContinuation<Outcome, Never>] = state.withLock { state in
                 guard case .pending(let waiters) = state else {
@@ -88,6 +97,12 @@ public final class Coalescer<Key: Hashable & Sendable, Value: Sendable>: Sendabl
 
     /// Number of keys currently being computed.
     public var inFlightCount: Int { locked.withLock { $0.machine.inFlight.count } }
+
+    /// Number of waits on open flights (for tests and stats).
+    public var waiterCount: Int {
+        let flights = locked.withLock { Array($0.flights.values) }
+        return flights.reduce(0) { $0 + $1.waiting }
+    }
 
     /// Leads the keys no one is computing and joins the rest.
     /// - Parameter keys: unique keys this request misses.

@@ -62,30 +62,8 @@ public struct JSONWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    public mutating func value(_ value: JSONValue) {
-        switch value {
-        case .null: raw("null")
-        case .bool(let b): bool(b)
-        case .number(let n):
-            // Echoed client numbers: integers stay integers (`7`, not `7.0`).
-            if n.rounded() == n, abs(n) < 9_007_199_254_740_992 { int(Int(n)) } else { double(n) }
-        case .string(let s): string(s)
-        case .array(let items):
-            byte(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { byte(UInt8(ascii: ",")) }
-                self.value(item)
-            }
-            byte(UInt8(ascii: "]"))
-        case .object(let members):
-            byte(UInt8(ascii: "{"))
-            for (i, member) in members.enumerated() {
-                if i > 0 { byte(UInt8(ascii: ",")) }
-                string(member.key)
-                byte(UInt8(ascii: ":"))
-                self.value(member.value)
-            }
-            byte(UInt8(ascii: "}"))
-        }
+    /// Writes a client's JSON value verbatim (it was validated when the request was parsed).
+    public mutating func raw(_ json: RawJSON) {
+        bytes.append(contentsOf: json.bytes)
     }
 }

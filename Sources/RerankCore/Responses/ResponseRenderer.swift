@@ -35,7 +35,7 @@ public enum ResponseRenderer {
             if request.returnDocuments {
                 w.raw(",\"document\":")
                 if let original = request.originals[index] {
-                    w.value(original)
+                    w.raw(original)
                 } else {
                     w.raw("{\"text\":")
                     w.string(request.texts[index])

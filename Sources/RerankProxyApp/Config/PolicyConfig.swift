@@ -215,6 +215,15 @@ public struct ModelConfig: Decodable, Sendable {
                 throw .invalid(path: "\(path).backends[\(i)].name", message: "backend \"\(backend.name)\" is listed twice")
             }
             try backend.validate(path: "\(path).backends[\(i)]")
+            // Each API forwards different score settings (see BackendAPI.honoured), and a cached score must
+            // mean the same settings whichever backend computed it.
+            if backend.api != backends[0].api {
+                throw .invalid(
+                    path: "\(path).backends[\(i)].api",
+                    message: "model \"\(name)\" mixes api: \(backends[0].api.rawValue) and api: \(backend.api.rawValue); "
+                        + "their backends honour different score settings, so serve them as two models"
+                )
+            }
         }
     }
 }

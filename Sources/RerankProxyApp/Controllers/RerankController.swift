@@ -1,7 +1,5 @@
-import Foundation
 import Hummingbird
 import NIOCore
-import NIOFoundationCompat
 import RerankCore
 
 /// `POST /rerank`, `/v1/rerank`, `/v2/rerank`: parse, validate, run the pipeline, answer in the client's dialect.
@@ -27,19 +25,15 @@ struct RerankController: Sendable {
         } catch is NIOTooManyBytesError {
             throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), defaultDialect)
         }
-        let body: RerankBody
-        do {
-            body = try JSONDecoder().decode(RerankBody.self, from: buffer)
-        } catch {
-            let dialect = route == .rerank && Self.looksLikeTEI(buffer) ? Dialect.tei : defaultDialect
-            throw ProxyError.request(.invalid(Self.describe(error), param: Self.param(error)), dialect)
+        // One bounded pass: the document count is checked before any document is decoded, nesting depth is
+        // capped, and the dialect of an error is known without parsing the body a second time.
+        let parsed = buffer.withUnsafeReadableBytes { bytes in
+            Result { () throws(RequestParser.Failure) in try RequestParser.parse(bytes, route: route, limits: limits) }
         }
         let rerank: RerankRequest
-        do {
-            rerank = try RerankRequest(body: body, route: route, limits: limits)
-        } catch {
-            let dialect = route == .rerank && body.texts != nil && body.documents == nil ? Dialect.tei : defaultDialect
-            throw ProxyError.request(error, dialect)
+        switch parsed {
+        case .success(let request): rerank = request
+        case .failure(let failure): throw ProxyError.request(failure.error, failure.dialect)
         }
         let result = try await pipeline.rerank(rerank, logger: context.logger)
         let bytes = ResponseRenderer.render(result, for: rerank)
@@ -48,60 +42,5 @@ struct RerankController: Sendable {
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes))
         )
-    }
-
-    /// Whether an undecodable body still names `texts` (a TEI client), so its error is TEI-shaped.
-    static func looksLikeTEI(_ buffer: ByteBuffer) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] else { return false }
-        return object["texts"] != nil && object["documents"] == nil
-    }
-
-    static func describe(_ error: any Error) -> String {
-        guard let error = error as? DecodingError else { return "request body is not valid JSON" }
-        switch error {
-        case .typeMismatch(let type, let context):
-            let path = render(context.codingPath)
-            if path.isEmpty { return "request body must be a JSON object" }
-            let detail = context.debugDescription.hasPrefix("Expected") ? "expected \(typeName(type))" : context.debugDescription
-            return "\(path): \(detail)"
-        case .valueNotFound(let type, let context):
-            return "\(render(context.codingPath)): expected \(typeName(type)), found null"
-        case .keyNotFound(let key, let context):
-            return "\(render(context.codingPath + [key])) is required"
-        case .dataCorrupted(let context):
-            let path = render(context.codingPath)
-            return path.isEmpty ? "request body is not valid JSON" : "\(path): \(context.debugDescription)"
-        @unknown default:
-            return "request body is invalid"
-        }
-    }
-
-    static func param(_ error: any Error) -> String? {
-        guard let error = error as? DecodingError else { return nil }
-        let path: [any CodingKey]
-        switch error {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
-        case .keyNotFound(let key, let c): path = c.codingPath + [key]
-        @unknown default: return nil
-        }
-        return path.first?.stringValue
-    }
-
-    private static func typeName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "a string"
-        case is Int.Type: "an integer"
-        case is Bool.Type: "a boolean"
-        case is Double.Type: "a number"
-        default: "\(type)".lowercased().contains("array") ? "an array" : "\(type)"
-        }
-    }
-
-    private static func render(_ path: [any CodingKey]) -> String {
-        var out = ""
-        for key in path {
-            if let index = key.intValue { out += "[\(index)]" } else { out += out.isEmpty ? key.stringValue : ".\(key.stringValue)" }
-        }
-        return out
     }
 }

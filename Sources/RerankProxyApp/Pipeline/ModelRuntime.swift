@@ -1,8 +1,10 @@
 import RerankBackends
 
-/// One served model: its name, cache revision and backend pool.
+/// One served model: its name, cache revision, the API its backends speak (one per model, checked at
+/// `check-config`) and its backend pool.
 struct ModelRuntime: Sendable {
     let name: String
     let revision: String
+    let api: BackendAPI
     let pool: BackendPool
 }

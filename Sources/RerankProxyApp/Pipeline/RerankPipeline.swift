@@ -9,8 +9,10 @@ import RerankCore
 /// ```swift
 /// let result = try await pipeline.rerank(request, logger: logger)
 /// ```
-/// Forwarding runs in a task of its own, not the request's: a client that disconnects does not cancel
-/// the backend call that other requests may be waiting on, and its scores are still cached.
+/// Every decision (what to claim, what to claim again, where a score came from, what to answer) is made by
+/// ``RerankPlan`` in RerankCore; this type only runs the IO. Forwarding runs in a task of its own, not the
+/// request's: a client that disconnects does not cancel the backend call that other requests may be waiting
+/// on, and its scores are still cached.
 final class RerankPipeline: Sendable {
     let models: [String: ModelRuntime]
     let defaultModel: String
@@ -30,72 +32,61 @@ final class RerankPipeline: Sendable {
 
     /// Resolves the request's model, or the default when it names none (or names it empty).
     func model(named name: String?) throws(RequestError) -> ModelRuntime {
-        let name = (name?.isEmpty ?? true) ? defaultModel : name!
+        let name = name.flatMap { $0.isEmpty ? nil : $0 } ?? defaultModel
         guard let model = models[name] else { throw .unknownModel(name) }
         return model
     }
 
     /// Scores every document of `request`, from cache where possible.
-    /// - Throws: ``ProxyError`` for an unknown model or when a backend could not score the misses.
+    /// - Throws: ``ProxyError`` for an unknown model, a setting the model's backends cannot honour, a
+    ///   document a backend refused (4xx), or when no backend could score the misses (5xx).
     func rerank(_ request: RerankRequest, logger: Logger) async throws(ProxyError) -> RerankResult {
         let model: ModelRuntime
-        do { model = try self.model(named: request.model) } catch { throw .request(error, request.dialect) }
+        let settings: ScoreSettings
+        do {
+            model = try self.model(named: request.model)
+            settings = try model.api.honoured(request.settings, maxTokensPerDoc: request.maxTokensPerDoc)
+        } catch {
+            throw .request(error, request.dialect)
+        }
         let id = Self.requestID()
 
         // Key every document; a document repeated within the request is one pair.
-        let encoder = CacheKeyEncoder(model: model.name, revision: model.revision, settings: request.settings, query: request.query)
+        let encoder = CacheKeyEncoder(model: model.name, revision: model.revision, settings: settings, query: request.query)
         let pairs = PairKeys(encoder: encoder, texts: request.texts)
-        let keys = pairs.keys
+        var plan = RerankPlan(keys: pairs.keys)
 
-        var tally = RequestTally()
-        let lookup = await cache.lookup(keys)
-        var scores = lookup.scores
-        tally.memoryHits = lookup.memoryHits
-        tally.storeHits = lookup.storeHits
-        tally.storeFailed = lookup.storeFailed
-
-        var missing: [CacheKey] = []
-        for (slot, score) in scores.enumerated() where score == nil { missing.append(keys[slot]) }
-        var tokens = 0
-        var failure: BackendError?
-
-        if !missing.isEmpty {
-            let claim = coalescer.claim(missing)
+        let lookup = await cache.lookup(pairs.keys)
+        var toClaim = plan.lookedUp(lookup.scores, fromStore: lookup.fromStore, storeFailed: lookup.storeFailed)
+        while !toClaim.isEmpty {
+            let claim = coalescer.claim(toClaim)
+            toClaim = []
             if let flight = claim.flight {
-                let led = await lead(flight, model: model, request: request, texts: flight.keys.map { request.texts[pairs.firstIndex[pairs.slot(of: $0)]] }, logger: logger)
-                tokens = led.tokens
-                tally.memoryHits += led.rechecked
-                for key in flight.keys {
-                    if let value = led.outcome.values[key] {
-                        scores[pairs.slot(of: key)] = value
-                    }
-                }
-                let forwardedOK = flight.keys.count - led.rechecked - led.failedCount
-                tally.forwarded += forwardedOK
-                tally.failed += led.failedCount
-                if led.failedCount > 0 { failure = led.outcome.failure as? BackendError }
+                let texts = flight.keys.map { request.texts[pairs.firstIndex[pairs.slot(of: $0)]] }
+                let led = await lead(flight, model: model, query: request.query, texts: texts, settings: settings, logger: logger)
+                plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, tokens: led.tokens)
             }
-            for (flight, joinedKeys) in claim.joined {
-                let outcome = await flight.wait()
-                for key in joinedKeys {
-                    if let value = outcome.values[key] {
-                        scores[pairs.slot(of: key)] = value
-                        tally.coalesced += 1
-                    } else {
-                        tally.failed += 1
-                        failure = failure ?? (outcome.failure as? BackendError)
-                    }
-                }
+            for (flight, keys) in claim.joined {
+                toClaim += plan.joined(keys, outcome: await flight.wait())
             }
         }
-        stats.record(tally)
+        stats.record(plan.tally)
 
-        if tally.failed > 0 {
-            throw .backend(failure ?? .unreachable(backend: model.name, reason: "no score"), request.dialect)
+        switch plan.finish() {
+        case .scores(let scores):
+            var ordered = [Double](repeating: 0, count: request.texts.count)
+            for i in ordered.indices { ordered[i] = scores[pairs.slotOf[i]] }
+            return RerankResult(id: id, model: model.name, scores: ordered, promptTokens: plan.tally.tokens)
+        case .failed(let failure, let slot):
+            let index = pairs.firstIndex[slot]
+            guard let error = failure.error as? BackendError else {
+                throw .backend(.unreachable(backend: model.name, reason: "no score"), request.dialect)
+            }
+            if error.isRefusal, case .status(let backend, _, let message) = error {
+                throw .request(.refusedByBackend(index: index, backend: backend, message: message), request.dialect)
+            }
+            throw .backend(error, request.dialect)
         }
-        var ordered = [Double](repeating: 0, count: request.texts.count)
-        for i in ordered.indices { ordered[i] = scores[pairs.slotOf[i]]! }
-        return RerankResult(id: id, model: model.name, scores: ordered, promptTokens: tokens)
     }
 
     /// `rerank-` and 32 random hex digits (UUID's formatting showed up in the hit-path profile).
@@ -116,60 +107,63 @@ final class RerankPipeline: Sendable {
 
     private struct Led: Sendable {
         var outcome: Coalescer<CacheKey, Double>.Outcome
+        var rechecked: Set<CacheKey>
         var tokens: Int
-        var rechecked: Int
-        var failedCount: Int
     }
 
     /// Computes a flight this request leads, in a task that outlives the request if the client goes away.
+    /// The flight is always completed, so nobody waiting on it can be left hanging.
     private func lead(
         _ flight: Coalescer<CacheKey, Double>.Flight,
         model: ModelRuntime,
-        request: RerankRequest,
+        query: String,
         texts: [String],
+        settings: ScoreSettings,
         logger: Logger
     ) async -> Led {
         let cache = self.cache
         let coalescer = self.coalescer
         let task = Task {
             var values: [CacheKey: Double] = [:]
+            var failures: [CacheKey: FlightFailure] = [:]
+            var rechecked = Set<CacheKey>()
             values.reserveCapacity(flight.keys.count)
             // A flight that completed between our lookup and our claim has already cached these.
             var toSend: [Int] = []
             for (n, key) in flight.keys.enumerated() {
-                if let hit = cache.recheck(key) { values[key] = hit } else { toSend.append(n) }
+                if let hit = cache.recheck(key) {
+                    values[key] = hit
+                    rechecked.insert(key)
+                } else {
+                    toSend.append(n)
+                }
             }
-            let rechecked = flight.keys.count - toSend.count
             var tokens = 0
-            var failure: BackendError?
-            var failedCount = 0
             if !toSend.isEmpty {
-                let chunks = await model.pool.score(
-                    query: request.query, documents: toSend.map { texts[$0] }, settings: request.settings, logger: logger
-                )
+                let outcome = await model.pool.score(query: query, documents: toSend.map { texts[$0] }, settings: settings, logger: logger)
+                tokens = outcome.tokens
                 var fresh: [(key: CacheKey, score: Double)] = []
                 fresh.reserveCapacity(toSend.count)
-                for chunk in chunks {
-                    switch chunk.result {
-                    case .success(let reply):
-                        tokens += reply.tokens
-                        for (offset, score) in zip(chunk.range, reply.scores) {
-                            let key = flight.keys[toSend[offset]]
-                            values[key] = score
-                            fresh.append((key, score))
+                var logged = false
+                for (offset, n) in toSend.enumerated() {
+                    let key = flight.keys[n]
+                    if let score = outcome.scores[offset] {
+                        values[key] = score
+                        fresh.append((key, score))
+                    } else if let error = outcome.errors[offset] {
+                        failures[key] = FlightFailure(error: error, belongsToKey: error.isRefusal)
+                        if !logged {
+                            logged = true
+                            logger.warning("backend call failed", metadata: ["rerank.model": "\(model.name)", "error.type": "\(error)"])
                         }
-                    case .failure(let error):
-                        failure = failure ?? error
-                        failedCount += chunk.range.count
-                        logger.warning("backend call failed", metadata: ["rerank.model": "\(model.name)", "error.type": "\(error)"])
                     }
                 }
                 // Cache before completing, so nobody who misses after the flight ends computes it again.
                 cache.save(fresh)
             }
-            let outcome = Coalescer<CacheKey, Double>.Outcome(values: values, failure: failure)
+            let outcome = Coalescer<CacheKey, Double>.Outcome(values: values, failures: failures)
             coalescer.complete(flight, with: outcome)
-            return Led(outcome: outcome, tokens: tokens, rechecked: rechecked, failedCount: failedCount)
+            return Led(outcome: outcome, rechecked: rechecked, tokens: tokens)
         }
         return await task.value
     }

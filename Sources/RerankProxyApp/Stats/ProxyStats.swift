@@ -2,17 +2,11 @@ import Foundation
 import Histogram
 import Metrics
 import RerankBackends
+import RerankCore
 import Synchronization
 
 /// What one request did with its unique pairs. Every pair is exactly one of hit, coalesced, forwarded, failed.
-struct RequestTally: Sendable {
-    var memoryHits = 0
-    var storeHits = 0
-    var coalesced = 0
-    var forwarded = 0
-    var failed = 0
-    var storeFailed = false
-
+extension RequestTally {
     var hits: Int { memoryHits + storeHits }
     var total: Int { hits + coalesced + forwarded + failed }
 }

@@ -19,6 +19,10 @@ final class FakeRerankBackend: Sendable {
         var delay: Duration = .zero
         /// Served as `max_client_batch_size` at `GET /info` when set (TEI-style); `/info` is 404 otherwise.
         var infoBatchLimit: Int?
+        /// Sends `200` headers, then stalls the body until this is turned off (a hung backend behind a balancer).
+        var stallBody = false
+        /// Refuses (422, like TEI for an over-long input) any call holding a document with this prefix.
+        var refusePrefix: String?
     }
 
     let state = Mutex(State())
@@ -41,6 +45,8 @@ final class FakeRerankBackend: Sendable {
     var documents: [String] { state.withLock { $0.documents } }
     func fail(with status: Int?) { state.withLock { $0.failStatus = status } }
     func delay(_ delay: Duration) { state.withLock { $0.delay = delay } }
+    func stallBody(_ stall: Bool) { state.withLock { $0.stallBody = stall } }
+    func refuse(prefix: String?) { state.withLock { $0.refusePrefix = prefix } }
 
     private func respond(_ request: Request) async throws -> Response {
         let buffer = try await request.body.collect(upTo: 64 << 20)
@@ -49,15 +55,21 @@ final class FakeRerankBackend: Sendable {
         let isTEI = object["texts"] != nil
         let documents = (object["texts"] ?? object["documents"]) as? [String] ?? []
         let raw = (object["raw_scores"] as? Bool) ?? false
-        let (failStatus, delay) = state.withLock { state in
+        let (failStatus, delay, refusePrefix, stall) = state.withLock { state in
             state.calls += 1
             state.pairs += documents.count
             state.documents += documents
             if object["top_n"] != nil { state.sawTopN = true }
             if raw { state.sawRawScores = true }
-            return (state.failStatus, state.delay)
+            return (state.failStatus, state.delay, state.refusePrefix, state.stallBody)
         }
         if delay > .zero { try await Task.sleep(for: delay) }
+        if let refusePrefix, documents.contains(where: { $0.hasPrefix(refusePrefix) }) {
+            let body = isTEI
+                ? #"{"error":"Input validation error: inputs must have less than 512 tokens","error_type":"Validation"}"#
+                : #"{"error":{"message":"inputs must have less than 512 tokens","type":"BadRequestError"}}"#
+            return Response(status: .unprocessableContent, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
         if let failStatus {
             let body = #"{"error":{"message":"injected failure","type":"InternalServerError"}}"#
             return Response(status: .init(code: failStatus), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
@@ -69,6 +81,14 @@ final class FakeRerankBackend: Sendable {
             : ["id": "fake", "model": object["model"] ?? "", "results": scored.map { ["index": $0.index, "relevance_score": $0.score] as [String: Any] },
                "usage": ["total_tokens": documents.count * 3]] as [String: Any]
         let data = try JSONSerialization.data(withJSONObject: json)
+        if stall {
+            // The head goes out at once; the body waits until the test lets it go.
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init { writer in
+                while self.state.withLock({ $0.stallBody }) { try await Task.sleep(for: .milliseconds(20)) }
+                try await writer.write(ByteBuffer(bytes: data))
+                try await writer.finish(nil)
+            })
+        }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -1,0 +1,68 @@
+import Synchronization
+
+/// An async semaphore: at most `limit` calls hold a slot at once, the rest wait in FIFO order.
+///
+/// ```swift
+/// try await gate.acquire()      // throws CancellationError if the task is cancelled while waiting
+/// defer { gate.release() }
+/// ```
+/// The pool gives each backend one gate sized like the HTTP client's per-host connection limit, so time
+/// spent waiting for a local connection is measured here, outside the backend's deadline accounting, and
+/// never counts against the backend's health.
+final class SlotGate: Sendable {
+    private struct State {
+        var available: Int
+        var nextID = 0
+        var waiters: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+        var cancelled: Set<Int> = []
+    }
+
+    /// Protected by its own lock; continuations are resumed after it is released.
+    private let state: Mutex<State>
+
+    init(limit: Int) {
+        state = Mutex(State(available: max(1, limit)))
+    }
+
+    func acquire() async throws {
+        let id: Int? = state.withLock { state in
+            if state.available > 0 {
+                state.available -= 1
+                return nil
+            }
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        guard let id else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let cancelledEarly = state.withLock { state in
+                    if state.cancelled.remove(id) != nil { return true }
+                    state.waiters.append((id, continuation))
+                    return false
+                }
+                if cancelledEarly { continuation.resume(throwing: CancellationError()) }
+            }
+        } onCancel: {
+            let waiter: CheckedContinuation<Void, any Error>? = state.withLock { state in
+                if let index = state.waiters.firstIndex(where: { $0.id == id }) {
+                    return state.waiters.remove(at: index).continuation
+                }
+                state.cancelled.insert(id)
+                return nil
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    func release() {
+        let next: CheckedContinuation<Void, any Error>? = state.withLock { state in
+            if state.waiters.isEmpty {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst().continuation
+        }
+        next?.resume()
+    }
+}
