@@ -261,17 +261,6 @@ import Testing
 
     // MARK: - Fuzzing
 
-    /// SplitMix64: small, seeded, good enough to drive mutations.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static let seeds: [String] = [
         #"{"model":"m","query":"q","documents":["a",{"text":"b","id":12345678901234567891}],"top_n":1,"return_documents":"true"}"#,
@@ -299,7 +288,7 @@ import Testing
 
     @Test(arguments: [RerankRoute.rerank, .v1, .v2])
     func mutatedBodiesNeverTrap(route: RerankRoute) {
-        var rng = SplitMix64(state: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         var accepted = 0
         for iteration in 0..<3000 {
             let body = Self.mutate(Array(Self.seeds[iteration % Self.seeds.count].utf8), using: &rng)

@@ -1,4 +1,5 @@
 import Foundation
+import RerankCore
 import Testing
 
 @testable import RerankProxyApp
@@ -6,17 +7,6 @@ import Testing
 /// Thousands of seeded mutations of valid bodies over real HTTP: every answer is a 2xx or a 4xx, never a
 /// 5xx, and the proxy is still serving exact scores afterwards.
 @Suite(.serialized) struct FuzzTests {
-    /// SplitMix64: a tiny seeded generator, so a failure replays exactly.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static let seeds: [String] = [
         #"{"model":"test-model","query":"what is rust","documents":["Rust is a language.",{"text":"Go is too","id":12345678901234567891}],"top_n":1,"return_documents":true}"#,
@@ -51,7 +41,7 @@ import Testing
         try await fake.run { url in
             let policy = testPolicy(backends: [BackendConfig(name: "fake-0", api: .tei, url: url)], maxBodyBytes: 4096, maxDocuments: 8)
             try await withProxy(policy) { proxy in
-                var rng = SplitMix64(state: 0x5EED_0007)
+                var rng = SplitMix64(seed: 0x5EED_0007)
                 var statuses: [Int: Int] = [:]
                 for n in 0..<2000 {
                     let seed = Array(Self.seeds[n % Self.seeds.count].utf8)

@@ -1,3 +1,5 @@
+import RerankCore
+
 /// A synthetic document collection: document `id`'s text is a pure function of (seed, id), 200–2000 bytes
 /// of word salad, so traces store ids and every tool regenerates the same bytes.
 struct Corpus: Sendable {

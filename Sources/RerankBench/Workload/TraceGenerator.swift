@@ -1,4 +1,5 @@
 import Foundation
+import RerankCore
 
 /// One request of a trace: a query and its candidate documents, by id.
 struct TraceRequest: Codable, Sendable {
