@@ -8,6 +8,8 @@ enum ProxyError: Error, HTTPResponseError {
     case request(RequestError, Dialect)
     case backend(BackendError, Dialect)
     case notReady(String)
+    /// Taking the body would pass `server.max_buffered_body_bytes`; the body is not read (503, Retry-After).
+    case overloaded(Dialect)
 
     var status: HTTPResponse.Status {
         switch self {
@@ -15,20 +17,30 @@ enum ProxyError: Error, HTTPResponseError {
             switch error {
             case .unknownModel: .notFound
             case .bodyTooLarge: .contentTooLarge
+            case .unsupportedEncoding: .unsupportedMediaType
             case .empty: .badRequest
             case .invalid, .tooManyDocuments: dialect == .tei ? .unprocessableContent : .badRequest
             }
         case .backend(let error, _):
             if case .timeout = error { .gatewayTimeout } else { .badGateway }
-        case .notReady: .serviceUnavailable
+        case .notReady, .overloaded: .serviceUnavailable
         }
     }
 
-    var headers: HTTPFields { [.contentType: "application/json"] }
+    /// Errors answered before the body was read also close the connection (``RequestDeadlineHandler`` closes it once
+    /// the answer is written), so the rest of a body the proxy will not use is never drained.
+    var headers: HTTPFields {
+        switch self {
+        case .request(.bodyTooLarge, _): [.contentType: "application/json", .connection: "close"]
+        case .request(.unsupportedEncoding, _): [.contentType: "application/json", .connection: "close", .acceptEncoding: "identity"]
+        case .overloaded: [.contentType: "application/json", .connection: "close", .retryAfter: "1"]
+        default: [.contentType: "application/json"]
+        }
+    }
 
     private var dialect: Dialect {
         switch self {
-        case .request(_, let d), .backend(_, let d): d
+        case .request(_, let d), .backend(_, let d), .overloaded(let d): d
         case .notReady: .documents
         }
     }
@@ -38,6 +50,7 @@ enum ProxyError: Error, HTTPResponseError {
         case .request(let error, _): error.message
         case .backend(let error, _): error.description
         case .notReady(let reason): reason
+        case .overloaded: "too many request bodies in flight (server.max_buffered_body_bytes); retry shortly"
         }
     }
 
@@ -45,10 +58,11 @@ enum ProxyError: Error, HTTPResponseError {
         switch self {
         case .request(.unknownModel, _): "NotFoundError"
         case .request(.bodyTooLarge, _): "PayloadTooLargeError"
+        case .request(.unsupportedEncoding, _): "UnsupportedMediaTypeError"
         case .request: "BadRequestError"
         case .backend(.timeout, _): "GatewayTimeoutError"
         case .backend: "BadGatewayError"
-        case .notReady: "ServiceUnavailableError"
+        case .notReady, .overloaded: "ServiceUnavailableError"
         }
     }
 
@@ -58,6 +72,7 @@ enum ProxyError: Error, HTTPResponseError {
         case .request: "Validation"
         case .backend: "Backend"
         case .notReady: "Unhealthy"
+        case .overloaded: "Overloaded"
         }
     }
 

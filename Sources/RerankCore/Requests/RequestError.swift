@@ -10,6 +10,8 @@ public enum RequestError: Error, Equatable, Sendable {
     case unknownModel(String)
     /// The body is larger than `max_body_bytes` (413).
     case bodyTooLarge(limit: Int)
+    /// The body is sent with a `Content-Encoding` other than `identity`, which the proxy does not decode (415).
+    case unsupportedEncoding(String)
 
     public var message: String {
         switch self {
@@ -17,6 +19,7 @@ public enum RequestError: Error, Equatable, Sendable {
         case .tooManyDocuments(let count, let limit): "batch size \(count) > maximum allowed batch size \(limit) (server.max_documents)"
         case .unknownModel(let name): "model \"\(name)\" is not served by this proxy"
         case .bodyTooLarge(let limit): "request body exceeds the limit of \(limit) bytes (server.max_body_bytes)"
+        case .unsupportedEncoding(let encoding): "Content-Encoding \"\(encoding)\" is not supported; send the body uncompressed"
         }
     }
 }
