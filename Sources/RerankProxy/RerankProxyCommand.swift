@@ -40,6 +40,10 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "rerank-proxy")
+        // Every connection is a file descriptor: start with the most we may have (server.max_connections stays at 3/4 of it).
+        if let limit = FileDescriptorLimit.raiseToHardLimit() {
+            logger.info("open-file limit", metadata: ["rerank.open_file_limit": "\(limit.soft)", "rerank.open_file_hard_limit": "\(limit.hard)"])
+        }
 
         let policy: PolicyConfig
         do {

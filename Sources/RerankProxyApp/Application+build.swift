@@ -106,12 +106,14 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     services.append(HealthChecker(pools: models.map(\.pool), logger: logger))
     let pipeline = RerankPipeline(models: models, cache: cache, stats: stats)
 
+    let limits = ServerLimits(policy.server, fileLimit: FileDescriptorLimit.current(), logger: logger)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
     RerankController(
         pipeline: pipeline,
         limits: RequestLimits(maxDocuments: policy.server.maxDocuments),
-        maxBodyBytes: policy.server.maxBodyBytes
+        maxBodyBytes: policy.server.maxBodyBytes,
+        bodyBudget: limits.bodyBudget
     ).addRoutes(to: router)
     StatusController(
         pipeline: pipeline, stats: stats, registry: options.registry,
@@ -124,7 +126,12 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     let onServerRunning = options.onServerRunning
     var app = Application(
         router: router,
-        configuration: .init(address: .hostname(host, port: port), serverName: "rerank-proxy"),
+        server: limits.server,
+        configuration: .init(
+            address: .hostname(host, port: port),
+            serverName: "rerank-proxy",
+            availableConnectionsDelegate: limits.connectionLimit
+        ),
         services: services,
         onServerRunning: { channel in
             logger.info("rerank-proxy listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])

@@ -4,81 +4,94 @@ import RerankBackends
 import RerankCore
 
 /// Every error a client can get, mapped to a status and a body in the client's own dialect.
+///
+/// Each case is described once, in ``descriptor``: add a case there and nowhere else.
 enum ProxyError: Error, HTTPResponseError {
     case request(RequestError, Dialect)
     case backend(BackendError, Dialect)
     case notReady(String)
+    /// Taking the body would pass `server.max_buffered_body_bytes`; the body is not read (503, Retry-After).
+    case overloaded(Dialect)
 
-    var status: HTTPResponse.Status {
+    /// Everything the answer needs to know about one error.
+    struct Descriptor {
+        var status: HTTPResponse.Status
+        /// Cohere/OpenAI-style `error.type`.
+        var type: String
+        /// TEI's `error_type`.
+        var teiType: String
+        var message: String
+        var param: String? = nil
+        var dialect: Dialect
+        /// Errors answered before the body was read close the connection (``RequestDeadlineHandler`` closes it
+        /// once the answer is written), so the rest of a body the proxy will not use is never drained.
+        var closesConnection = false
+        var extraHeaders: HTTPFields = [:]
+    }
+
+    var descriptor: Descriptor {
         switch self {
         case .request(let error, let dialect):
+            let refusal: HTTPResponse.Status = dialect == .tei ? .unprocessableContent : .badRequest
+            let message = error.message
             switch error {
-            case .unknownModel: .notFound
-            case .bodyTooLarge: .contentTooLarge
-            case .empty: .badRequest
-            case .invalid, .tooManyDocuments, .refusedByBackend: dialect == .tei ? .unprocessableContent : .badRequest
+            case .unknownModel:
+                return Descriptor(status: .notFound, type: "NotFoundError", teiType: "Validation", message: message, param: "model", dialect: dialect)
+            case .bodyTooLarge:
+                return Descriptor(
+                    status: .contentTooLarge, type: "PayloadTooLargeError", teiType: "Validation", message: message, dialect: dialect,
+                    closesConnection: true
+                )
+            case .unsupportedEncoding:
+                return Descriptor(
+                    status: .unsupportedMediaType, type: "UnsupportedMediaTypeError", teiType: "Validation", message: message,
+                    dialect: dialect, closesConnection: true, extraHeaders: [.acceptEncoding: "identity"]
+                )
+            case .empty:
+                return Descriptor(status: .badRequest, type: "BadRequestError", teiType: "Empty", message: message, dialect: dialect)
+            case .invalid(_, let param):
+                return Descriptor(status: refusal, type: "BadRequestError", teiType: "Validation", message: message, param: param, dialect: dialect)
+            case .tooManyDocuments, .refusedByBackend:
+                return Descriptor(status: refusal, type: "BadRequestError", teiType: "Validation", message: message, param: "documents", dialect: dialect)
             }
-        case .backend(let error, _):
+        case .backend(let error, let dialect):
             switch error {
-            case .timeout: .gatewayTimeout
-            case .localQueueTimeout: .serviceUnavailable
-            default: .badGateway
+            case .timeout:
+                return Descriptor(status: .gatewayTimeout, type: "GatewayTimeoutError", teiType: "Backend", message: error.description, dialect: dialect)
+            case .localQueueTimeout:
+                return Descriptor(
+                    status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Overloaded", message: error.description,
+                    dialect: dialect, extraHeaders: [.retryAfter: "1"]
+                )
+            default:
+                return Descriptor(status: .badGateway, type: "BadGatewayError", teiType: "Backend", message: error.description, dialect: dialect)
             }
-        case .notReady: .serviceUnavailable
+        case .notReady(let reason):
+            return Descriptor(status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Unhealthy", message: reason, dialect: .documents)
+        case .overloaded(let dialect):
+            return Descriptor(
+                status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Overloaded",
+                message: "too many request bodies in flight (server.max_buffered_body_bytes); retry shortly", dialect: dialect,
+                closesConnection: true, extraHeaders: [.retryAfter: "1"]
+            )
         }
     }
 
-    var headers: HTTPFields { [.contentType: "application/json"] }
+    var status: HTTPResponse.Status { descriptor.status }
 
-    private var dialect: Dialect {
-        switch self {
-        case .request(_, let d), .backend(_, let d): d
-        case .notReady: .documents
-        }
-    }
-
-    private var message: String {
-        switch self {
-        case .request(let error, _): error.message
-        case .backend(let error, _): error.description
-        case .notReady(let reason): reason
-        }
-    }
-
-    private var type: String {
-        switch self {
-        case .request(.unknownModel, _): "NotFoundError"
-        case .request(.bodyTooLarge, _): "PayloadTooLargeError"
-        case .request: "BadRequestError"
-        case .backend(.timeout, _): "GatewayTimeoutError"
-        case .backend(.localQueueTimeout, _): "ServiceUnavailableError"
-        case .backend: "BadGatewayError"
-        case .notReady: "ServiceUnavailableError"
-        }
-    }
-
-    private var teiErrorType: String {
-        switch self {
-        case .request(.empty, _): "Empty"
-        case .request: "Validation"
-        case .backend: "Backend"
-        case .notReady: "Unhealthy"
-        }
-    }
-
-    private var param: String? {
-        switch self {
-        case .request(.invalid(_, let param), _): param
-        case .request(.tooManyDocuments, _), .request(.refusedByBackend, _): "documents"
-        case .request(.unknownModel, _): "model"
-        default: nil
-        }
+    var headers: HTTPFields {
+        let descriptor = self.descriptor
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if descriptor.closesConnection { headers[.connection] = "close" }
+        headers.append(contentsOf: descriptor.extraHeaders)
+        return headers
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = dialect == .tei
-            ? ResponseRenderer.teiError(message: message, errorType: teiErrorType)
-            : ResponseRenderer.documentsError(message: message, type: type, param: param, code: Int(status.code))
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        let d = descriptor
+        let body = d.dialect == .tei
+            ? ResponseRenderer.teiError(message: d.message, errorType: d.teiType)
+            : ResponseRenderer.documentsError(message: d.message, type: d.type, param: d.param, code: Int(d.status.code))
+        return Response(status: d.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -19,6 +19,11 @@ import Testing
         #expect(policy.server.port == 8080)
         #expect(policy.server.maxBodyBytes == 8_388_608)
         #expect(policy.server.maxDocuments == 1000)
+        #expect(policy.server.headerTimeout.duration == .seconds(10))
+        #expect(policy.server.bodyTimeout.duration == .seconds(30))
+        #expect(policy.server.idleTimeout.duration == .seconds(60))
+        #expect(policy.server.maxConnections == 10_000)
+        #expect(policy.server.maxBufferedBodyBytes == 256 << 20)
         #expect(policy.cache.memoryEntries == 1_000_000)
         #expect(policy.cache.store == .sqlite)
         #expect(policy.cache.ttl.seconds == 30 * 86400)
@@ -84,6 +89,40 @@ import Testing
         #expect(error(backend + "      - name: b\n        url: http://h:2\n") == "p.yaml: models[0].backends[1].name: backend \"b\" is listed twice")
         #expect(error("models:\n  - backends: []\n")?.contains("models[0].name") == true)
         #expect(error("server: [1\n")?.hasPrefix("p.yaml:") == true)
+    }
+
+    @Test func serverLimitsAreReadAndChecked() throws {
+        let backend = "models:\n  - name: m\n    backends:\n      - name: b\n        url: http://h:1\n"
+        let yaml = """
+            server:
+              header_timeout: 5s
+              body_timeout: 1m
+              idle_timeout: 750ms
+              max_connections: 2000
+              max_buffered_body_bytes: 67108864
+            """
+        let server = try PolicyConfig.parse(yaml + "\n" + backend).server
+        #expect(server.headerTimeout.duration == .seconds(5))
+        #expect(server.bodyTimeout.duration == .seconds(60))
+        #expect(server.idleTimeout.duration == .milliseconds(750))
+        #expect(server.maxConnections == 2000)
+        #expect(server.maxBufferedBodyBytes == 64 << 20)
+        #expect(error("server: { header_timeout: 0 }\n" + backend) == "p.yaml: server.header_timeout: must be positive")
+        #expect(error("server: { body_timeout: soon }\n" + backend)?.hasPrefix("p.yaml: server.body_timeout:") == true)
+        #expect(error("server: { idle_timeout: 0 }\n" + backend) == "p.yaml: server.idle_timeout: must be positive")
+        #expect(error("server: { max_connections: 0 }\n" + backend) == "p.yaml: server.max_connections: must be positive")
+        #expect(
+            error("server: { max_body_bytes: 2000, max_buffered_body_bytes: 1000 }\n" + backend)
+                == "p.yaml: server.max_buffered_body_bytes: must be at least max_body_bytes (2000)"
+        )
+        #expect(error("server: { header_timout: 5s }\n" + backend)?.hasPrefix("p.yaml: server.header_timout: unknown key") == true)
+    }
+
+    @Test func maxConnectionsStaysWellBelowTheOpenFileLimit() {
+        #expect(ServerLimits.maxConnections(configured: 10_000, fileLimit: nil) == 10_000)
+        #expect(ServerLimits.maxConnections(configured: 10_000, fileLimit: .init(soft: 1_048_576, hard: 1_048_576)) == 10_000)
+        #expect(ServerLimits.maxConnections(configured: 10_000, fileLimit: .init(soft: 1024, hard: 4096)) == 768)
+        #expect(ServerLimits.maxConnections(configured: 4, fileLimit: .init(soft: 1024, hard: 4096)) == 4)
     }
 
     @Test func unreadableFile() {

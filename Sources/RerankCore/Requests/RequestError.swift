@@ -14,6 +14,8 @@ public enum RequestError: Error, Equatable, Sendable {
     /// A backend refused this document as bad input (400/413/422 from the backend): retrying cannot help
     /// (400; TEI: 422 `Validation`).
     case refusedByBackend(index: Int, backend: String, message: String)
+    /// The body is sent with a `Content-Encoding` other than `identity`, which the proxy does not decode (415).
+    case unsupportedEncoding(String)
 
     public var message: String {
         switch self {
@@ -26,6 +28,7 @@ public enum RequestError: Error, Equatable, Sendable {
         case .bodyTooLarge(let limit): "request body exceeds the limit of \(limit) bytes (server.max_body_bytes)"
         case .refusedByBackend(let index, let backend, let message):
             "documents[\(index)] was refused by backend \"\(backend)\": \(message)"
+        case .unsupportedEncoding(let encoding): "Content-Encoding \"\(encoding)\" is not supported; send the body uncompressed"
         }
     }
 }

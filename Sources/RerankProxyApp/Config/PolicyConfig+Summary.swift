@@ -3,6 +3,10 @@ extension PolicyConfig {
     public var summary: String {
         var lines: [String] = []
         lines.append("server: \(server.host):\(server.port)  max_body_bytes=\(server.maxBodyBytes)  max_documents=\(server.maxDocuments)")
+        lines.append(
+            "limits: header_timeout=\(server.headerTimeout)  body_timeout=\(server.bodyTimeout)  idle_timeout=\(server.idleTimeout)"
+                + "  max_connections=\(server.maxConnections)  max_buffered_body_bytes=\(server.maxBufferedBodyBytes)"
+        )
         var cacheLine = "cache: memory_entries=\(cache.memoryEntries)  store=\(cache.store.rawValue)  ttl=\(cache.ttl)"
         if cache.store == .sqlite { cacheLine += "  sqlite.path=\(cache.sqlite.path)  sqlite.max_entries=\(cache.sqlite.maxEntries)  sqlite.flush_interval=\(cache.sqlite.flushInterval)" }
         lines.append(cacheLine)

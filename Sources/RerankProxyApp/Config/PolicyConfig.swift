@@ -83,11 +83,28 @@ public struct ServerConfig: Decodable, Sendable {
     public var port = 8080
     public var maxBodyBytes = 8_388_608
     public var maxDocuments = 1000
+    /// Time allowed for a whole request head, from the connection opening or the first byte of a later request.
+    public var headerTimeout = DurationValue(.seconds(10), text: "10s")
+    /// Time allowed for a whole request body, from the end of its head.
+    public var bodyTimeout = DurationValue(.seconds(30), text: "30s")
+    /// How long a keep-alive connection may wait for its next request.
+    public var idleTimeout = DurationValue(.seconds(60), text: "60s")
+    /// Open client connections; past it the listener stops accepting until one closes. Lowered at start to 3/4 of
+    /// the process's open-file limit when that is smaller (see ``ServerLimits``).
+    public var maxConnections = 10_000
+    /// Request-body bytes held across all in-flight requests; a body that would pass it gets 503 with Retry-After.
+    /// 256 MiB is 32 bodies of the default `max_body_bytes`.
+    public var maxBufferedBodyBytes = 268_435_456
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case host, port
         case maxBodyBytes = "max_body_bytes"
         case maxDocuments = "max_documents"
+        case headerTimeout = "header_timeout"
+        case bodyTimeout = "body_timeout"
+        case idleTimeout = "idle_timeout"
+        case maxConnections = "max_connections"
+        case maxBufferedBodyBytes = "max_buffered_body_bytes"
     }
 
     public init() {}
@@ -99,6 +116,11 @@ public struct ServerConfig: Decodable, Sendable {
         port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
         maxDocuments = try c.decodeIfPresent(Int.self, forKey: .maxDocuments) ?? maxDocuments
+        headerTimeout = try c.decodeIfPresent(DurationValue.self, forKey: .headerTimeout) ?? headerTimeout
+        bodyTimeout = try c.decodeIfPresent(DurationValue.self, forKey: .bodyTimeout) ?? bodyTimeout
+        idleTimeout = try c.decodeIfPresent(DurationValue.self, forKey: .idleTimeout) ?? idleTimeout
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
+        maxBufferedBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBufferedBodyBytes) ?? maxBufferedBodyBytes
     }
 
     func validate() throws(ConfigError) {
@@ -106,6 +128,13 @@ public struct ServerConfig: Decodable, Sendable {
         guard maxBodyBytes > 0 else { throw .invalid(path: "server.max_body_bytes", message: "must be positive") }
         guard maxDocuments > 0 else { throw .invalid(path: "server.max_documents", message: "must be positive") }
         guard !host.isEmpty else { throw .invalid(path: "server.host", message: "must not be empty") }
+        for (key, value) in [("header_timeout", headerTimeout), ("body_timeout", bodyTimeout), ("idle_timeout", idleTimeout)] {
+            guard value.duration > .zero else { throw .invalid(path: "server.\(key)", message: "must be positive") }
+        }
+        guard maxConnections > 0 else { throw .invalid(path: "server.max_connections", message: "must be positive") }
+        guard maxBufferedBodyBytes >= maxBodyBytes else {
+            throw .invalid(path: "server.max_buffered_body_bytes", message: "must be at least max_body_bytes (\(maxBodyBytes))")
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 import RerankCore
@@ -7,6 +8,8 @@ struct RerankController: Sendable {
     let pipeline: RerankPipeline
     let limits: RequestLimits
     let maxBodyBytes: Int
+    /// Charged with every body while its request is in flight (`server.max_buffered_body_bytes`).
+    let bodyBudget: BodyBudget
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("/rerank") { request, context in try await handle(request, context, route: .rerank) }
@@ -16,15 +19,33 @@ struct RerankController: Sendable {
 
     func handle(_ request: Request, _ context: AppRequestContext, route: RerankRoute) async throws -> Response {
         let defaultDialect: Dialect = route == .v2 ? .documentsV2 : .documents
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-            throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), defaultDialect)
+        if let encoding = Self.unsupportedEncoding(request.headers) {
+            throw ProxyError.request(.unsupportedEncoding(encoding), defaultDialect)
         }
-        let buffer: ByteBuffer
         do {
-            buffer = try await request.body.collect(upTo: maxBodyBytes)
-        } catch is NIOTooManyBytesError {
+            return try await bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
+                try await handle(buffer, context, route: route)
+            }
+        } catch BodyBudget.Refusal.tooLarge {
             throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), defaultDialect)
+        } catch BodyBudget.Refusal.exhausted {
+            context.logger.debug("request body refused: server.max_buffered_body_bytes reached")
+            throw ProxyError.overloaded(defaultDialect)
         }
+    }
+
+    /// The first `Content-Encoding` coding other than `identity`, which the proxy does not decode.
+    static func unsupportedEncoding(_ headers: HTTPFields) -> String? {
+        for value in headers[values: .contentEncoding] {
+            for coding in value.split(separator: ",") {
+                let name = coding.trimmingCharacters(in: .whitespaces)
+                if !name.isEmpty, name.lowercased() != "identity" { return name }
+            }
+        }
+        return nil
+    }
+
+    private func handle(_ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute) async throws -> Response {
         // One bounded pass: the document count is checked before any document is decoded, nesting depth is
         // capped, and the dialect of an error is known without parsing the body a second time.
         let parsed = buffer.withUnsafeReadableBytes { bytes in
