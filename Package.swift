@@ -105,7 +105,16 @@ let package = Package(
             dependencies: ["RerankBackends", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RerankCacheTests", dependencies: ["RerankCache", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RerankCacheTests",
+            dependencies: [
+                "RerankCache",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RerankProxyAppTests",
             dependencies: [
