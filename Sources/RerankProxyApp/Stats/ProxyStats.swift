@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import Metrics
 import RerankBackends
+import RerankCache
 import Synchronization
 
 /// What one request did with its unique pairs. Every pair is exactly one of hit, coalesced, forwarded, failed.
@@ -20,7 +21,7 @@ struct RequestTally: Sendable {
 /// The counters behind `/v1/stats`, also emitted to swift-metrics (and so to `/metrics`).
 ///
 /// swift-metrics can only write, so the numbers `/v1/stats` serves are kept here as well.
-final class ProxyStats: BackendPoolObserver, Sendable {
+final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
     struct BackendCounters {
         var model: String
         var requests = 0
@@ -33,6 +34,7 @@ final class ProxyStats: BackendPoolObserver, Sendable {
         var requests = 0
         var pairs = RequestTally()
         var storeErrors = 0
+        var droppedWrites = 0
         var backends: [String: BackendCounters] = [:]
         var backendOrder: [String] = []
     }
@@ -47,6 +49,7 @@ final class ProxyStats: BackendPoolObserver, Sendable {
         let memoryHits: Counter
         let storeHits: Counter
         let storeErrors: Counter
+        let droppedWrites: Counter
 
         init(storeName: String) {
             requests = Counter(label: "rerank_requests_total")
@@ -57,6 +60,7 @@ final class ProxyStats: BackendPoolObserver, Sendable {
             memoryHits = Counter(label: "rerank_cache_hits_total", dimensions: [("tier", "memory")])
             storeHits = Counter(label: "rerank_cache_hits_total", dimensions: [("tier", storeName)])
             storeErrors = Counter(label: "rerank_cache_errors_total", dimensions: [("tier", storeName)])
+            droppedWrites = Counter(label: "rerank_cache_dropped_writes_total", dimensions: [("tier", storeName)])
         }
     }
 
@@ -131,10 +135,16 @@ final class ProxyStats: BackendPoolObserver, Sendable {
         }
     }
 
+    func cacheWritesDropped(tier: String, count: Int) {
+        counters.withLock { $0.droppedWrites += count }
+        metrics.droppedWrites.increment(by: count)
+    }
+
     struct Snapshot {
         var requests: Int
         var pairs: RequestTally
         var storeErrors: Int
+        var droppedWrites: Int
         var backends: [(name: String, counters: BackendCounters)]
         var uptime: TimeInterval
     }
@@ -145,6 +155,7 @@ final class ProxyStats: BackendPoolObserver, Sendable {
                 requests: c.requests,
                 pairs: c.pairs,
                 storeErrors: c.storeErrors,
+                droppedWrites: c.droppedWrites,
                 backends: c.backendOrder.map { key in (String(key.split(separator: "\u{0}", maxSplits: 1).last ?? ""), c.backends[key]!) },
                 uptime: Date().timeIntervalSince(started)
             )
