@@ -19,15 +19,37 @@ public struct CachedScore: Sendable, Equatable {
 /// - ``save(_:)`` never waits for IO: it queues the entries, which become visible to ``pendingScore(_:)``
 ///   and ``lookup(_:)`` at once and durable once the store's writer flushes them.
 /// - A store that fails throws ``CacheError``; callers treat that as a miss, never as a failed request.
+/// - ``health`` is cheap (no IO) and says whether what ``save(_:)`` is given is being persisted.
 public protocol CacheStore: Sendable {
     /// The tier's name in stats and metrics (`sqlite`, `redis`).
     var name: String { get }
     /// Stored entries (approximate while writes are pending).
     var entryCount: Int { get }
+    /// Whether scores given to ``save(_:)`` are being persisted; no IO.
+    var health: CacheStoreHealth { get }
     func lookup(_ keys: [CacheKey]) async throws(CacheError) -> [CachedScore?]
     func save(_ entries: [(key: CacheKey, score: CachedScore)])
     /// A score queued by ``save(_:)`` and not yet confirmed durable; no IO.
     func pendingScore(_ key: CacheKey) -> CachedScore?
+}
+
+extension CacheStore {
+    public var health: CacheStoreHealth { .ok }
+}
+
+/// Whether a persistent store keeps what it is given. Lookups answer in both cases.
+public enum CacheStoreHealth: Sendable, Equatable {
+    case ok
+    /// Lookups still answer, but some scores are not being persisted (the write queue is full or commits fail).
+    case degraded(reason: String)
+}
+
+/// Receives a persistent store's write-side events; the app's stats and metrics implement it.
+///
+/// Called without any lock of the store held, from the task that saved or flushed.
+public protocol CacheStoreObserver: Sendable {
+    /// `count` scores were not queued for writing because the write queue was full.
+    func cacheWritesDropped(tier: String, count: Int)
 }
 
 /// Why a cache tier could not answer.

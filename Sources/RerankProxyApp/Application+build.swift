@@ -46,20 +46,31 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     let ttl = policy.cache.ttl.seconds
 
     var services: [any Service] = []
+    let stats = ProxyStats(
+        storeName: policy.cache.store.rawValue,
+        backends: policy.models.flatMap { model in model.backends.map { (model.name, $0.name) } }
+    )
+    // A cache is only a cache: an unusable file is moved aside, and if no file can be used the proxy runs
+    // without the store and says so in /readyz and /v1/stats.
     var store: (any CacheStore)?
+    var storeStartup = StoreStatus.Startup.notConfigured
     if policy.cache.store == .sqlite {
-        let sqlite: SQLiteCacheStore
+        let sqlite = policy.cache.sqlite
         do {
-            sqlite = try SQLiteCacheStore(
-                configuration: .init(path: policy.cache.sqlite.path, maxEntries: policy.cache.sqlite.maxEntries, ttlSeconds: ttl),
-                logger: logger
+            let opened = try SQLiteCacheStore.open(
+                configuration: .init(path: sqlite.path, maxEntries: sqlite.maxEntries, ttlSeconds: ttl, maxPending: sqlite.maxPendingWrites),
+                logger: logger,
+                observer: stats
             )
+            services.append(SQLiteCacheWriter(store: opened.store, flushInterval: sqlite.flushInterval.duration, logger: logger))
+            store = opened.store
+            storeStartup = .opened(movedAside: opened.movedAside)
         } catch {
-            throw error
+            logger.error("running without the SQLite cache store: it cannot be opened", metadata: ["error.type": "\(error)"])
+            storeStartup = .off(reason: error.description)
         }
-        services.append(SQLiteCacheWriter(store: sqlite, flushInterval: policy.cache.sqlite.flushInterval.duration, logger: logger))
-        store = sqlite
     }
+    let storeStatus = StoreStatus(name: policy.cache.store.rawValue, startup: storeStartup, store: store)
     let memory = policy.cache.memoryEntries > 0 ? MemoryCacheStore(capacity: policy.cache.memoryEntries, ttlSeconds: ttl) : nil
     let cache = TieredCache(memory: memory, store: store, logger: logger)
 
@@ -75,10 +86,6 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     )
     services.append(HTTPClientService(client: httpClient, logger: logger))
 
-    let stats = ProxyStats(
-        storeName: store?.name ?? "none",
-        backends: policy.models.flatMap { model in model.backends.map { (model.name, $0.name) } }
-    )
     let models = policy.models.map { model in
         let clients: [any BackendClient] = model.backends.map { backend in
             HTTPBackendClient(
@@ -117,7 +124,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     ).addRoutes(to: router)
     StatusController(
         pipeline: pipeline, stats: stats, registry: options.registry,
-        maxDocuments: policy.server.maxDocuments, storeName: store?.name ?? "none"
+        maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus
     ).addRoutes(to: router)
 
     let pools = models.map(\.pool)

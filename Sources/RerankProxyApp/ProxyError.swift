@@ -9,7 +9,6 @@ import RerankCore
 enum ProxyError: Error, HTTPResponseError {
     case request(RequestError, Dialect)
     case backend(BackendError, Dialect)
-    case notReady(String)
     /// Taking the body would pass `server.max_buffered_body_bytes`; the body is not read (503, Retry-After).
     case overloaded(Dialect)
 
@@ -66,8 +65,6 @@ enum ProxyError: Error, HTTPResponseError {
             default:
                 return Descriptor(status: .badGateway, type: "BadGatewayError", teiType: "Backend", message: error.description, dialect: dialect)
             }
-        case .notReady(let reason):
-            return Descriptor(status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Unhealthy", message: reason, dialect: .documents)
         case .overloaded(let dialect):
             return Descriptor(
                 status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Overloaded",

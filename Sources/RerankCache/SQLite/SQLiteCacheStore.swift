@@ -33,64 +33,54 @@ public final class SQLiteCacheStore: CacheStore {
         }
     }
 
-    struct Pending {
-        /// Queued by `save`, not yet taken by a flush.
-        var queued: [CacheKey: CachedScore] = [:]
-        /// Taken by the flush in progress, visible until it commits.
-        var flushing: [CacheKey: CachedScore] = [:]
-    }
-
     public let name = "sqlite"
     public let configuration: Configuration
     let pool: DatabasePool
     let logger: Logger
+    let observer: (any CacheStoreObserver)?
     let now: @Sendable () -> Int64
-    /// Protected by its own lock; held only to move dictionaries, never across IO.
-    private let pending = Mutex(Pending())
-    /// Rows in the file, kept exact by the writer from SQLite's change counts.
+    /// Protected by its own lock; held only to move dictionaries and flip flags, never across IO or logging.
+    private let queue: Mutex<WriteQueue>
+    /// Rows in the file: read from the `meta` row at open, then kept exact by the writer from SQLite's
+    /// change counts (the `meta` row is updated in the same transactions).
     let rowCount: RowCounter
-    private let droppedWrites = RowCounter(0)
 
     /// Opens (creating if needed) the database file and its schema.
+    ///
+    /// The entry count is read from the `meta` table, never counted, except once for a file written by a
+    /// version without it. To move an unusable file aside instead of failing, use
+    /// ``open(configuration:logger:observer:now:)``.
     /// - Throws: ``CacheError/open(path:reason:)``.
-    public init(
+    public convenience init(
         configuration: Configuration,
         logger: Logger,
+        observer: (any CacheStoreObserver)? = nil,
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) throws(CacheError) {
-        self.configuration = configuration
-        self.logger = logger
-        self.now = now
+        let opened: (pool: DatabasePool, count: Int)
         do {
-            let directory = URL(fileURLWithPath: configuration.path).deletingLastPathComponent()
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            var config = GRDB.Configuration()
-            config.busyMode = .timeout(5)
-            config.prepareDatabase { db in
-                // WAL + NORMAL: commits do not fsync; a crash loses at most the last commits, never the file.
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                // A bigger page cache: with the 2 MB default most B-tree probes went through pread, which
-                // dominated the flush profile.
-                try db.execute(sql: "PRAGMA cache_size = -16384")
-            }
-            pool = try DatabasePool(path: configuration.path, configuration: config)
-            let count = try pool.write { db -> Int in
-                try db.execute(
-                    sql: """
-                        CREATE TABLE IF NOT EXISTS scores (
-                          key BLOB PRIMARY KEY NOT NULL,
-                          score REAL NOT NULL,
-                          stored_at INTEGER NOT NULL
-                        ) WITHOUT ROWID;
-                        CREATE INDEX IF NOT EXISTS scores_stored_at ON scores(stored_at);
-                        """
-                )
-                return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM scores") ?? 0
-            }
-            rowCount = RowCounter(count)
+            opened = try Self.openDatabase(configuration: configuration, logger: logger)
         } catch {
             throw .open(path: configuration.path, reason: "\(error)")
         }
+        self.init(pool: opened.pool, count: opened.count, configuration: configuration, logger: logger, observer: observer, now: now)
+    }
+
+    init(
+        pool: DatabasePool,
+        count: Int,
+        configuration: Configuration,
+        logger: Logger,
+        observer: (any CacheStoreObserver)?,
+        now: @escaping @Sendable () -> Int64
+    ) {
+        self.pool = pool
+        self.rowCount = RowCounter(count)
+        self.configuration = configuration
+        self.logger = logger
+        self.observer = observer
+        self.now = now
+        self.queue = Mutex(WriteQueue(capacity: configuration.maxPending))
     }
 
     public var entryCount: Int { rowCount.load() }
@@ -100,32 +90,30 @@ public final class SQLiteCacheStore: CacheStore {
     }
 
     public func pendingScore(_ key: CacheKey) -> CachedScore? {
-        pending.withLock { $0.queued[key] ?? $0.flushing[key] }
+        queue.withLock { $0.score(key) }
     }
 
+    /// Queues scores for the writer. A full queue leaves the new ones out (they stay in the memory tier);
+    /// the observer counts them, and the log says so once when dropping starts and once when it ends.
     public func save(_ entries: [(key: CacheKey, score: CachedScore)]) {
-        let dropped = pending.withLock { pending -> Int in
-            var dropped = 0
-            for entry in entries {
-                if pending.queued.count + pending.flushing.count >= configuration.maxPending, pending.queued[entry.key] == nil {
-                    dropped += 1
-                } else {
-                    pending.queued[entry.key] = entry.score
-                }
-            }
-            return dropped
-        }
-        if dropped > 0 {
-            droppedWrites.add(dropped)
-            logger.warning("cache write queue is full; scores not persisted", metadata: ["rerank.cache.dropped": "\(dropped)"])
+        let enqueued = queue.withLock { $0.enqueue(entries) }
+        guard enqueued.dropped > 0 else { return }
+        observer?.cacheWritesDropped(tier: name, count: enqueued.dropped)
+        if enqueued.startedDropping {
+            logger.warning("cache write queue is full; new scores are not persisted until it drains", metadata: [
+                "rerank.cache.tier": "\(name)", "rerank.cache.max_pending": "\(configuration.maxPending)",
+            ])
         }
     }
 
     /// Scores not persisted because the write queue was full (the store could not keep up or is failing).
-    public var droppedWriteCount: Int { droppedWrites.load() }
+    public var droppedWriteCount: Int { queue.withLock { $0.droppedTotal } }
 
     /// Entries queued and not yet committed.
-    public var pendingCount: Int { pending.withLock { $0.queued.count + $0.flushing.count } }
+    public var pendingCount: Int { queue.withLock { $0.count } }
+
+    /// Degraded while the write queue drops scores or commits fail; see ``WriteQueue``.
+    public var health: CacheStoreHealth { queue.withLock { $0.health } }
 
     public func lookup(_ keys: [CacheKey]) async throws(CacheError) -> [CachedScore?] {
         var results = [CachedScore?](repeating: nil, count: keys.count)
@@ -133,9 +121,9 @@ public final class SQLiteCacheStore: CacheStore {
         positions.reserveCapacity(keys.count)
         var missing: [CacheKey] = []
         let notBefore = self.notBefore
-        pending.withLock { pending in
+        queue.withLock { queue in
             for (i, key) in keys.enumerated() {
-                if let queued = pending.queued[key] ?? pending.flushing[key], queued.storedAt >= notBefore {
+                if let queued = queue.score(key), queued.storedAt >= notBefore {
                     results[i] = queued
                 } else {
                     positions[key] = i
@@ -174,16 +162,17 @@ public final class SQLiteCacheStore: CacheStore {
 
     // MARK: - Writer side (called by SQLiteCacheWriter)
 
-    /// Commits everything queued so far in one transaction. Returns how many entries were written.
+    /// Commits everything queued so far in one transaction, with the `meta` entry count. Returns how many
+    /// entries were written.
+    /// - Throws: ``CacheError/write(reason:)``; the entries stay queued and are retried by the next flush.
     @discardableResult
     public func flush() async throws(CacheError) -> Int {
-        let batch: [CacheKey: CachedScore] = pending.withLock { pending in
-            // A failed flush left its entries in `flushing`; retry them together with the new ones.
-            pending.flushing.merge(pending.queued) { _, new in new }
-            pending.queued = [:]
-            return pending.flushing
+        // A failed flush left its entries in `flushing`; they are retried together with the new ones.
+        let batch = queue.withLock { $0.take() }
+        guard !batch.isEmpty else {
+            finishEpisodes(queue.withLock { $0.committed() })
+            return 0
         }
-        guard !batch.isEmpty else { return 0 }
         let entries = Array(batch)
         do {
             let inserted = try await pool.write { db -> Int in
@@ -206,42 +195,67 @@ public final class SQLiteCacheStore: CacheStore {
                         try update.run(in: db)
                     }
                 }
+                if inserted > 0 {
+                    try db.execute(sql: "UPDATE meta SET value = value + ? WHERE name = 'entries'", arguments: [inserted])
+                }
                 return inserted
             }
             rowCount.add(inserted)
         } catch {
-            throw .write(reason: "\(error)")
+            let reason = "\(error)"
+            if queue.withLock({ $0.failed(reason) }) {
+                logger.warning("cache writes failing; scores stay queued and are retried", metadata: [
+                    "rerank.cache.tier": "\(name)", "error.type": "\(reason)",
+                ])
+            }
+            throw .write(reason: reason)
         }
-        // Only flush() touches `flushing`, so after a commit it holds exactly what was committed.
-        pending.withLock { $0.flushing = [:] }
+        // Only flush() takes and commits, so after a commit `flushing` holds exactly what was committed.
+        finishEpisodes(queue.withLock { $0.committed() })
         return entries.count
     }
 
-    /// Deletes expired rows, then the oldest rows beyond `maxEntries`. Returns how many were deleted.
+    private func finishEpisodes(_ committed: WriteQueue.Committed) {
+        if committed.recovered {
+            logger.info("cache writes succeeding again", metadata: ["rerank.cache.tier": "\(name)"])
+        }
+        if let dropped = committed.stoppedDropping {
+            logger.info("cache write queue drained; new scores are persisted again", metadata: [
+                "rerank.cache.tier": "\(name)", "rerank.cache.dropped": "\(dropped)",
+            ])
+        }
+    }
+
+    /// Deletes expired rows, then the oldest rows beyond `maxEntries`, judged by the `meta` entry count and
+    /// updating it in the same transaction. Returns how many were deleted.
     @discardableResult
     func sweep() async throws(CacheError) -> Int {
         let ttl = configuration.ttlSeconds
         let maxEntries = configuration.maxEntries
         let cutoff = notBefore
-        let rowCount = self.rowCount
         do {
-            let deleted = try await pool.write { db -> Int in
+            let (deleted, remaining) = try await pool.write { db -> (Int, Int) in
+                var count = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'entries'") ?? 0
                 var deleted = 0
                 if ttl > 0 {
                     try db.execute(sql: "DELETE FROM scores WHERE stored_at < ?", arguments: [cutoff])
                     deleted += db.changesCount
+                    count -= db.changesCount
                 }
-                let count = rowCount.load() - deleted
                 if maxEntries > 0, count > maxEntries {
                     try db.execute(
                         sql: "DELETE FROM scores WHERE key IN (SELECT key FROM scores ORDER BY stored_at LIMIT ?)",
                         arguments: [count - maxEntries]
                     )
                     deleted += db.changesCount
+                    count -= db.changesCount
                 }
-                return deleted
+                if deleted > 0 {
+                    try db.execute(sql: "UPDATE meta SET value = ? WHERE name = 'entries'", arguments: [max(0, count)])
+                }
+                return (deleted, max(0, count))
             }
-            if deleted > 0 { rowCount.subtract(deleted) }
+            rowCount.store(remaining)
             return deleted
         } catch {
             throw .write(reason: "\(error)")
@@ -254,13 +268,13 @@ public final class SQLiteCacheStore: CacheStore {
     }
 }
 
-/// The exact row count, shared with GRDB's write closures (Atomic itself cannot be captured).
+/// The exact row count, read from any thread; written only by the writer (flush and sweep run one at a time).
 final class RowCounter: Sendable {
     private let value: Atomic<Int>
     init(_ initial: Int) { value = Atomic(initial) }
     func load() -> Int { value.load(ordering: .relaxed) }
     func add(_ n: Int) { value.add(n, ordering: .relaxed) }
-    func subtract(_ n: Int) { value.subtract(n, ordering: .relaxed) }
+    func store(_ n: Int) { value.store(n, ordering: .relaxed) }
 }
 
 extension SQLiteCacheStore {

@@ -50,7 +50,8 @@ public struct SQLiteCacheWriter: Service {
         do {
             try await store.flush()
         } catch {
-            logger.warning("cache flush failed; entries stay queued", metadata: ["error.type": "\(error)"])
+            // The store logs when commits start and stop failing; each retry is only worth a debug line.
+            logger.debug("cache flush failed; entries stay queued", metadata: ["error.type": "\(error)"])
         }
     }
 

@@ -8,7 +8,7 @@ extension PolicyConfig {
                 + "  max_connections=\(server.maxConnections)  max_buffered_body_bytes=\(server.maxBufferedBodyBytes)"
         )
         var cacheLine = "cache: memory_entries=\(cache.memoryEntries)  store=\(cache.store.rawValue)  ttl=\(cache.ttl)"
-        if cache.store == .sqlite { cacheLine += "  sqlite.path=\(cache.sqlite.path)  sqlite.max_entries=\(cache.sqlite.maxEntries)  sqlite.flush_interval=\(cache.sqlite.flushInterval)" }
+        if cache.store == .sqlite { cacheLine += "  sqlite.path=\(cache.sqlite.path)  sqlite.max_entries=\(cache.sqlite.maxEntries)  sqlite.flush_interval=\(cache.sqlite.flushInterval)  sqlite.max_pending_writes=\(cache.sqlite.maxPendingWrites)" }
         lines.append(cacheLine)
         lines.append("models:")
         for (i, model) in models.enumerated() {

@@ -147,11 +147,15 @@ public struct CacheConfig: Decodable, Sendable {
         /// How often queued scores are committed. Longer batches touch each B-tree leaf once for many rows:
         /// 1 s instead of 50 ms cut the miss-path p99 at c=1 from ~5 ms to ~2.5 ms (docs/benchmarks.md).
         public var flushInterval = DurationValue(.seconds(1), text: "1s")
+        /// Most scores waiting to be committed; past it new scores are not persisted (and are counted) until
+        /// the writer catches up, so a store that cannot keep up cannot exhaust memory.
+        public var maxPendingWrites = 1_000_000
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case path
             case maxEntries = "max_entries"
             case flushInterval = "flush_interval"
+            case maxPendingWrites = "max_pending_writes"
         }
 
         public init() {}
@@ -162,6 +166,7 @@ public struct CacheConfig: Decodable, Sendable {
             path = try c.decodeExpanded(.path) ?? path
             maxEntries = try c.decodeIfPresent(Int.self, forKey: .maxEntries) ?? maxEntries
             flushInterval = try c.decodeIfPresent(DurationValue.self, forKey: .flushInterval) ?? flushInterval
+            maxPendingWrites = try c.decodeIfPresent(Int.self, forKey: .maxPendingWrites) ?? maxPendingWrites
         }
     }
 
@@ -197,6 +202,7 @@ public struct CacheConfig: Decodable, Sendable {
             guard sqlite.flushInterval.duration > .zero, sqlite.flushInterval.duration <= .seconds(60) else {
                 throw .invalid(path: "cache.sqlite.flush_interval", message: "must be more than 0 and at most 60s")
             }
+            guard sqlite.maxPendingWrites > 0 else { throw .invalid(path: "cache.sqlite.max_pending_writes", message: "must be positive") }
         }
     }
 }

@@ -11,12 +11,12 @@ struct StatusController: Sendable {
     let stats: ProxyStats
     let registry: PrometheusCollectorRegistry?
     let maxDocuments: Int
-    let storeName: String
+    let storeStatus: StoreStatus
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/healthz") { _, _ in json(#"{"status":"ok"}"#) }
         router.get("/health") { _, _ in json(#"{"status":"ok"}"#) }
-        router.get("/readyz") { _, _ in try readiness() }
+        router.get("/readyz") { _, _ in readiness() }
         router.get("/v1/models") { _, _ in models() }
         router.get("/models") { _, _ in models() }
         router.get("/info") { _, _ in info() }
@@ -39,19 +39,20 @@ struct StatusController: Sendable {
 
     private func json(_ text: String) -> Response { json(Array(text.utf8)) }
 
-    private func readiness() throws -> Response {
-        let backends = pipeline.models.values.reduce(0) { $0 + $1.pool.backends.count }
-        guard backends > 0 else { throw ProxyError.notReady("no backend is configured") }
-        let healthy = pipeline.models.values.reduce(0) { $0 + $1.pool.healthyBackends.count }
-        var w = JSONWriter()
-        w.raw("{\"status\":\"ready\",\"store\":")
-        w.string(storeName)
-        w.raw(",\"backends\":")
-        w.int(backends)
-        w.raw(",\"healthy_backends\":")
-        w.int(healthy)
-        w.byte(UInt8(ascii: "}"))
-        return json(w.bytes)
+    /// 200 while every model has a healthy backend, else 503 naming the models that have none; see ``Readiness``.
+    private func readiness() -> Response {
+        let models = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map { model in
+            Readiness.Model(name: model.name, backends: model.pool.backends.count, healthyBackends: model.pool.healthyBackends.count)
+        }
+        let readiness = Readiness(models: models, store: storeStatus.name, storeHealth: storeStatus.report)
+        return json(encoded(readiness), status: readiness.isReady ? .ok : .serviceUnavailable)
+    }
+
+    /// Codable for the bodies that are not on the hot path: stable key order, and paths without `\/`.
+    private func encoded(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
     }
 
     private func models() -> Response {
@@ -117,9 +118,13 @@ struct StatusController: Sendable {
             w.int(store.entryCount)
             w.raw(",\"errors\":")
             w.int(s.storeErrors)
+            w.raw(",\"dropped_writes\":")
+            w.int(s.droppedWrites)
             w.byte(UInt8(ascii: "}"))
         }
-        w.raw("},\"coalescing_in_flight\":")
+        w.raw("},\"store_health\":")
+        for byte in encoded(storeStatus.report) { w.byte(byte) }
+        w.raw(",\"coalescing_in_flight\":")
         w.int(pipeline.coalescer.inFlightCount)
         w.raw(",\"backends\":[")
         for (i, backend) in s.backends.enumerated() {

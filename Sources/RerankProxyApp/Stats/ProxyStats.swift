@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import Metrics
 import RerankBackends
+import RerankCache
 import RerankCore
 import Synchronization
 
@@ -14,7 +15,7 @@ extension RequestTally {
 /// The counters behind `/v1/stats`, also emitted to swift-metrics (and so to `/metrics`).
 ///
 /// swift-metrics can only write, so the numbers `/v1/stats` serves are kept here as well.
-final class ProxyStats: BackendPoolObserver, Sendable {
+final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
     struct BackendCounters {
         var model: String
         var requests = 0
@@ -27,6 +28,7 @@ final class ProxyStats: BackendPoolObserver, Sendable {
         var requests = 0
         var pairs = RequestTally()
         var storeErrors = 0
+        var droppedWrites = 0
         var backends: [String: BackendCounters] = [:]
         var backendOrder: [String] = []
     }
@@ -41,6 +43,7 @@ final class ProxyStats: BackendPoolObserver, Sendable {
         let memoryHits: Counter
         let storeHits: Counter
         let storeErrors: Counter
+        let droppedWrites: Counter
 
         init(storeName: String) {
             requests = Counter(label: "rerank_requests_total")
@@ -51,6 +54,7 @@ final class ProxyStats: BackendPoolObserver, Sendable {
             memoryHits = Counter(label: "rerank_cache_hits_total", dimensions: [("tier", "memory")])
             storeHits = Counter(label: "rerank_cache_hits_total", dimensions: [("tier", storeName)])
             storeErrors = Counter(label: "rerank_cache_errors_total", dimensions: [("tier", storeName)])
+            droppedWrites = Counter(label: "rerank_cache_dropped_writes_total", dimensions: [("tier", storeName)])
         }
     }
 
@@ -113,10 +117,12 @@ final class ProxyStats: BackendPoolObserver, Sendable {
         let (seconds, attoseconds) = duration.components
         let micros = UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
         counters.withLock { c in
-            c.backends[key, default: BackendCounters(model: model)].requests += 1
-            c.backends[key]!.pairs += pairs
-            if error != nil { c.backends[key]!.errors += 1 }
-            _ = c.backends[key]!.latencyMicros.record(micros)
+            var counters = c.backends[key] ?? BackendCounters(model: model)
+            counters.requests += 1
+            counters.pairs += pairs
+            if error != nil { counters.errors += 1 }
+            _ = counters.latencyMicros.record(micros)
+            c.backends[key] = counters
         }
         if let m = backendMetrics[key] {
             m.pairs.increment(by: pairs)
@@ -125,10 +131,16 @@ final class ProxyStats: BackendPoolObserver, Sendable {
         }
     }
 
+    func cacheWritesDropped(tier: String, count: Int) {
+        counters.withLock { $0.droppedWrites += count }
+        metrics.droppedWrites.increment(by: count)
+    }
+
     struct Snapshot {
         var requests: Int
         var pairs: RequestTally
         var storeErrors: Int
+        var droppedWrites: Int
         var backends: [(name: String, counters: BackendCounters)]
         var uptime: TimeInterval
     }
@@ -139,7 +151,10 @@ final class ProxyStats: BackendPoolObserver, Sendable {
                 requests: c.requests,
                 pairs: c.pairs,
                 storeErrors: c.storeErrors,
-                backends: c.backendOrder.map { key in (String(key.split(separator: "\u{0}", maxSplits: 1).last ?? ""), c.backends[key]!) },
+                droppedWrites: c.droppedWrites,
+                backends: c.backendOrder.compactMap { key in
+                    c.backends[key].map { (String(key.split(separator: "\u{0}", maxSplits: 1).last ?? ""), $0) }
+                },
                 uptime: Date().timeIntervalSince(started)
             )
         }
