@@ -117,12 +117,12 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         let (seconds, attoseconds) = duration.components
         let micros = UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
         counters.withLock { c in
-            var counters = c.backends[key] ?? BackendCounters(model: model)
-            counters.requests += 1
-            counters.pairs += pairs
-            if error != nil { counters.errors += 1 }
-            _ = counters.latencyMicros.record(micros)
-            c.backends[key] = counters
+            // Modified in place through optional chaining: no copy of the histogram, no allocation per call.
+            if c.backends[key] == nil { c.backends[key] = BackendCounters(model: model) }
+            c.backends[key]?.requests += 1
+            c.backends[key]?.pairs += pairs
+            if error != nil { c.backends[key]?.errors += 1 }
+            _ = c.backends[key]?.latencyMicros.record(micros)
         }
         if let m = backendMetrics[key] {
             m.pairs.increment(by: pairs)
