@@ -1,4 +1,5 @@
 import Logging
+import RerankCore
 import ServiceLifecycle
 
 /// The `Service` that makes ``SQLiteCacheStore`` writes durable: it commits queued scores in batches
@@ -10,32 +11,34 @@ public struct SQLiteCacheWriter: Service {
     let store: SQLiteCacheStore
     let flushInterval: Duration
     let sweepInterval: Duration
+    let time: TimeSource
     let logger: Logger
 
     public init(
         store: SQLiteCacheStore,
         flushInterval: Duration = .seconds(1),
         sweepInterval: Duration = .seconds(60),
+        time: TimeSource = .continuous,
         logger: Logger
     ) {
         self.store = store
         self.flushInterval = flushInterval
         self.sweepInterval = sweepInterval
+        self.time = time
         self.logger = logger
     }
 
     public func run() async throws {
         // Sweep once at start so a restart with a lower max_entries or an elapsed TTL applies at once.
         await sweep()
-        let clock = ContinuousClock()
-        var nextSweep = clock.now.advanced(by: sweepInterval)
+        var nextSweep = time.now + sweepInterval
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             // Wake at once on graceful shutdown instead of finishing the interval.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: flushInterval) }
+            try? await cancelWhenGracefulShutdown { [time, flushInterval] in try await time.sleep(for: flushInterval) }
             await flush()
-            if clock.now >= nextSweep || store.entryCount > store.configuration.maxEntries && store.configuration.maxEntries > 0 {
+            if time.now >= nextSweep || store.entryCount > store.configuration.maxEntries && store.configuration.maxEntries > 0 {
                 await sweep()
-                nextSweep = clock.now.advanced(by: sweepInterval)
+                nextSweep = time.now + sweepInterval
             }
         }
         // The last flush must happen even when this task was cancelled (GRDB refuses work in a cancelled
