@@ -1,0 +1,66 @@
+import RerankCache
+import RerankCore
+
+/// The body of `/v1/stats`: what the proxy saved and how its tiers and backends are doing.
+struct StatsReport: Encodable {
+    struct Pairs: Encodable {
+        var total, hits, coalesced, forwarded, failed: Int
+    }
+
+    struct Tier: Encodable {
+        var hits: Int
+        var entries: Int
+        var capacity: Int?
+        var errors: Int?
+        var dropped_writes: Int?
+    }
+
+    struct Latency: Encodable {
+        var p50: Double
+        var p99: Double
+    }
+
+    struct Backend: Encodable {
+        var name: String
+        var model: String
+        var requests: Int
+        var pairs: Int
+        var errors: Int
+        var latency_ms: Latency
+    }
+
+    var requests: Int
+    var pairs: Pairs
+    var hit_ratio: Double
+    /// `memory`, and the store under its own name (`sqlite`).
+    var tiers: [String: Tier]
+    var store_health: StoreStatus.Report
+    var coalescing_in_flight: Int
+    var backends: [Backend]
+    var uptime_seconds: Double
+
+    init(snapshot s: ProxyStats.Snapshot, cache: TieredCache, storeHealth: StoreStatus.Report, inFlight: Int) {
+        requests = s.requests
+        pairs = Pairs(total: s.pairs.total, hits: s.pairs.hits, coalesced: s.pairs.coalesced, forwarded: s.pairs.forwarded, failed: s.pairs.failed)
+        hit_ratio = s.pairs.total > 0 ? Double(s.pairs.hits) / Double(s.pairs.total) : 0
+        tiers = ["memory": Tier(hits: s.pairs.memoryHits, entries: cache.memory?.count ?? 0, capacity: cache.memory?.capacity ?? 0)]
+        if let store = cache.store {
+            tiers[store.name] = Tier(hits: s.pairs.storeHits, entries: store.entryCount, errors: s.storeErrors, dropped_writes: s.droppedWrites)
+        }
+        store_health = storeHealth
+        coalescing_in_flight = inFlight
+        backends = s.backends.map { backend in
+            let histogram = backend.counters.latencyMicros
+            let answered = backend.counters.requests > 0
+            return Backend(
+                name: backend.name, model: backend.counters.model, requests: backend.counters.requests, pairs: backend.counters.pairs,
+                errors: backend.counters.errors,
+                latency_ms: Latency(
+                    p50: answered ? Double(histogram.valueAtPercentile(50)) / 1000 : 0,
+                    p99: answered ? Double(histogram.valueAtPercentile(99)) / 1000 : 0
+                )
+            )
+        }
+        uptime_seconds = (s.uptime * 1000).rounded() / 1000
+    }
+}
