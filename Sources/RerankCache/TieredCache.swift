@@ -80,6 +80,13 @@ public final class TieredCache: Sendable {
         return nil
     }
 
+    /// Keeps scores another replica stored (already in the shared store) in the memory tier only.
+    public func remember(_ entries: [(key: CacheKey, score: Double)]) {
+        guard let memory, !entries.isEmpty else { return }
+        let storedAt = now()
+        for entry in entries { memory.insert(entry.key, CachedScore(score: entry.score, storedAt: storedAt)) }
+    }
+
     /// Stores fresh scores in every tier: memory at once, the store through its write-behind queue.
     public func save(_ entries: [(key: CacheKey, score: Double)]) {
         guard !entries.isEmpty else { return }

@@ -18,7 +18,8 @@
 public struct RerankPlan: Sendable {
     /// Where a slot's score came from.
     public enum Source: UInt8, Sendable, Equatable {
-        case pending, memory, store, recheck, coalesced, forwarded, failed
+        /// `remote`: another replica scored it while this one waited on its lease (cross-replica coalescing).
+        case pending, memory, store, recheck, coalesced, remote, forwarded, failed
     }
 
     /// What the request answers.
@@ -72,8 +73,11 @@ public struct RerankPlan: Sendable {
         return missing
     }
 
-    /// Records a flight this request led. `rechecked` are the led keys found cached just before forwarding.
-    public mutating func led(_ flightKeys: [CacheKey], outcome: Coalescer<CacheKey, Double>.Outcome, rechecked: Set<CacheKey>, tokens: Int) {
+    /// Records a flight this request led. `rechecked` are the led keys found cached just before forwarding,
+    /// `remote` those another replica scored while this one waited on its lease.
+    public mutating func led(
+        _ flightKeys: [CacheKey], outcome: Coalescer<CacheKey, Double>.Outcome, rechecked: Set<CacheKey>, remote: Set<CacheKey> = [], tokens: Int
+    ) {
         tally.tokens += tokens
         for key in flightKeys {
             guard let slot = slotByKey[key], sources[slot] == .pending else { continue }
@@ -82,6 +86,9 @@ public struct RerankPlan: Sendable {
                 if rechecked.contains(key) {
                     sources[slot] = .recheck
                     tally.memoryHits += 1
+                } else if remote.contains(key) {
+                    sources[slot] = .remote
+                    tally.coalesced += 1
                 } else {
                     sources[slot] = .forwarded
                     tally.forwarded += 1

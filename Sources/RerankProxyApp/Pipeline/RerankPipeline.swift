@@ -20,14 +20,17 @@ final class RerankPipeline: Sendable {
     let cache: TieredCache
     let coalescer = Coalescer<CacheKey, Double>()
     let stats: ProxyStats
+    /// Leases shared with the other replicas (Redis), so a pair is scored once across all of them; `nil` alone.
+    let leases: (any PairLeases)?
 
-    init(models: [ModelRuntime], cache: TieredCache, stats: ProxyStats) {
+    init(models: [ModelRuntime], cache: TieredCache, stats: ProxyStats, leases: (any PairLeases)? = nil) {
         precondition(!models.isEmpty, "validated config has a model")
         self.models = Dictionary(uniqueKeysWithValues: models.map { ($0.name, $0) })
         self.modelOrder = models.map(\.name)
         self.defaultModel = models[0].name
         self.cache = cache
         self.stats = stats
+        self.leases = leases
     }
 
     /// Resolves the request's model, or the default when it names none (or names it empty).
@@ -64,7 +67,7 @@ final class RerankPipeline: Sendable {
             if let flight = claim.flight {
                 let texts = flight.keys.map { request.texts[pairs.firstIndex[pairs.slot(of: $0)]] }
                 let led = await lead(flight, model: model, query: request.query, texts: texts, settings: settings, logger: logger)
-                plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, tokens: led.tokens)
+                plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, remote: led.remote, tokens: led.tokens)
             }
             for (flight, keys) in claim.joined {
                 toClaim += plan.joined(keys, outcome: await flight.wait())
@@ -108,6 +111,7 @@ final class RerankPipeline: Sendable {
     private struct Led: Sendable {
         var outcome: Coalescer<CacheKey, Double>.Outcome
         var rechecked: Set<CacheKey>
+        var remote: Set<CacheKey>
         var tokens: Int
     }
 
@@ -139,32 +143,95 @@ final class RerankPipeline: Sendable {
                 }
             }
             var tokens = 0
+            var remote = Set<CacheKey>()
             if !toSend.isEmpty {
-                let outcome = await model.pool.score(query: query, documents: toSend.map { texts[$0] }, settings: settings, logger: logger)
-                tokens = outcome.tokens
-                var fresh: [(key: CacheKey, score: Double)] = []
-                fresh.reserveCapacity(toSend.count)
-                var logged = false
-                for (offset, n) in toSend.enumerated() {
-                    let key = flight.keys[n]
-                    if let score = outcome.scores[offset] {
-                        values[key] = score
-                        fresh.append((key, score))
-                    } else if let error = outcome.errors[offset] {
-                        failures[key] = FlightFailure(error: error, belongsToKey: error.isRefusal)
-                        if !logged {
-                            logged = true
-                            logger.warning("backend call failed", metadata: ["rerank.model": "\(model.name)", "error.type": "\(error)"])
-                        }
+                // Across replicas: score only the pairs this replica holds the lease of; wait for the others'
+                // scores, and score those whose lease ended without one (their replica died or failed).
+                var mine = toSend
+                var theirs: [Int] = []
+                var scored: Scored
+                var waited: [Double?] = []
+                if let leases = self.leases {
+                    let owned = await leases.acquire(toSend.map { flight.keys[$0] })
+                    mine = zip(toSend, owned).filter(\.1).map(\.0)
+                    theirs = zip(toSend, owned).filter { !$0.1 }.map(\.0)
+                }
+                if theirs.isEmpty {
+                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                } else if let leases = self.leases {
+                    let deadline = ContinuousClock.now + model.pool.configuration.chunkTimeout
+                    async let others = leases.wait(for: theirs.map { flight.keys[$0] }, until: deadline)
+                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                    waited = await others
+                } else {
+                    scored = Scored()
+                }
+                var orphans: [Int] = []
+                var fetched: [(key: CacheKey, score: Double)] = []
+                for (i, n) in theirs.enumerated() {
+                    if i < waited.count, let score = waited[i] {
+                        values[flight.keys[n]] = score
+                        remote.insert(flight.keys[n])
+                        fetched.append((flight.keys[n], score))
+                    } else {
+                        orphans.append(n)
                     }
                 }
+                cache.remember(fetched)
+                if !orphans.isEmpty {
+                    let more = await score(orphans, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                    scored.merge(more)
+                }
+                tokens = scored.tokens
+                for (key, score) in scored.values { values[key] = score }
+                for (key, failure) in scored.failures { failures[key] = failure }
                 // Cache before completing, so nobody who misses after the flight ends computes it again.
-                cache.save(fresh)
+                cache.save(scored.values.map { (key: $0.key, score: $0.value) })
+                // Pairs we leased but could not score: let the other replicas take over now, not at lease expiry.
+                if let leases = self.leases, !scored.failures.isEmpty { await leases.release(Array(scored.failures.keys)) }
             }
             let outcome = Coalescer<CacheKey, Double>.Outcome(values: values, failures: failures)
             coalescer.complete(flight, with: outcome)
-            return Led(outcome: outcome, rechecked: rechecked, tokens: tokens)
+            return Led(outcome: outcome, rechecked: rechecked, remote: remote, tokens: tokens)
         }
         return await task.value
+    }
+
+    /// What one backend round for some of a flight's keys produced.
+    private struct Scored: Sendable {
+        var values: [CacheKey: Double] = [:]
+        var failures: [CacheKey: FlightFailure] = [:]
+        var tokens = 0
+
+        mutating func merge(_ other: Scored) {
+            values.merge(other.values) { a, _ in a }
+            failures.merge(other.failures) { a, _ in a }
+            tokens += other.tokens
+        }
+    }
+
+    /// Scores the flight's keys at `positions` on the model's pool.
+    private func score(
+        _ positions: [Int], flight: Coalescer<CacheKey, Double>.Flight, model: ModelRuntime, query: String, texts: [String],
+        settings: ScoreSettings, logger: Logger
+    ) async -> Scored {
+        var scored = Scored()
+        guard !positions.isEmpty else { return scored }
+        let outcome = await model.pool.score(query: query, documents: positions.map { texts[$0] }, settings: settings, logger: logger)
+        scored.tokens = outcome.tokens
+        var logged = false
+        for (offset, n) in positions.enumerated() {
+            let key = flight.keys[n]
+            if let score = outcome.scores[offset] {
+                scored.values[key] = score
+            } else if let error = outcome.errors[offset] {
+                scored.failures[key] = FlightFailure(error: error, belongsToKey: error.isRefusal)
+                if !logged {
+                    logged = true
+                    logger.warning("backend call failed", metadata: ["rerank.model": "\(model.name)", "error.type": "\(error)"])
+                }
+            }
+        }
+        return scored
     }
 }
