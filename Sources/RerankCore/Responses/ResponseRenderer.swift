@@ -1,7 +1,9 @@
 /// Renders answers and errors in each client dialect (shapes: shared/docs/api-compat.md §7 and §2).
 public enum ResponseRenderer {
     /// The universal documents-dialect body (Cohere v1/v2, Jina, vLLM, Infinity clients), or TEI's bare array.
-    public static func render(_ result: RerankResult, for request: RerankRequest) -> [UInt8] {
+    /// - Parameter explain: add `"meta":{"cache":"memory|store|coalesced|replica|backend"}` to every result.
+    public static func render(_ result: RerankResult, for request: RerankRequest, explain: Bool = false) -> [UInt8] {
+        let explain = explain && result.sources.count == result.scores.count
         let order = Ranking.order(scores: result.scores, topN: request.dialect == .tei ? nil : request.topN)
         var w = JSONWriter(capacity: 128 + order.count * (request.returnDocuments ? 96 : 48))
         if request.dialect == .tei {
@@ -16,6 +18,7 @@ public enum ResponseRenderer {
                     w.raw(",\"text\":")
                     w.string(request.texts[index])
                 }
+                if explain { w.explanation(result.sources[index]) }
                 w.byte(UInt8(ascii: "}"))
             }
             w.byte(UInt8(ascii: "]"))
@@ -42,6 +45,7 @@ public enum ResponseRenderer {
                     w.byte(UInt8(ascii: "}"))
                 }
             }
+            if explain { w.explanation(result.sources[index]) }
             w.byte(UInt8(ascii: "}"))
         }
         w.raw("],\"usage\":{\"prompt_tokens\":")
@@ -83,5 +87,13 @@ public enum ResponseRenderer {
         w.string(errorType)
         w.byte(UInt8(ascii: "}"))
         return w.bytes
+    }
+}
+
+extension JSONWriter {
+    fileprivate mutating func explanation(_ source: RerankPlan.Source) {
+        raw(",\"meta\":{\"cache\":\"")
+        raw(source.explanation)
+        raw("\"}")
     }
 }

@@ -19,12 +19,14 @@ struct RerankController: Sendable {
 
     func handle(_ request: Request, _ context: AppRequestContext, route: RerankRoute) async throws -> Response {
         let defaultDialect: Dialect = route == .v2 ? .documentsV2 : .documents
+        // A query parameter no client sends by accident: per-result provenance in `meta.cache`.
+        let explain = request.uri.queryParameters.get("explain").map { $0 == "true" || $0 == "1" } ?? false
         if let encoding = Self.unsupportedEncoding(request.headers) {
             throw ProxyError.request(.unsupportedEncoding(encoding), defaultDialect)
         }
         do {
             return try await bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
-                try await handle(buffer, context, route: route)
+                try await handle(buffer, context, route: route, explain: explain)
             }
         } catch BodyBudget.Refusal.tooLarge {
             throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), defaultDialect)
@@ -45,7 +47,10 @@ struct RerankController: Sendable {
         return nil
     }
 
-    private func handle(_ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute) async throws -> Response {
+    /// Where a response's scores came from, over the request's unique pairs: `hits=18; coalesced=0; forwarded=2`.
+    static let cacheHeader = HTTPFields.Element.Name("X-Rerank-Cache")!
+
+    private func handle(_ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute, explain: Bool) async throws -> Response {
         // One bounded pass: the document count is checked before any document is decoded, nesting depth is
         // capped, and the dialect of an error is known without parsing the body a second time.
         let parsed = buffer.withUnsafeReadableBytes { bytes in
@@ -57,10 +62,10 @@ struct RerankController: Sendable {
         case .failure(let failure): throw ProxyError.request(failure.error, failure.dialect)
         }
         let result = try await pipeline.rerank(rerank, logger: context.logger)
-        let bytes = ResponseRenderer.render(result, for: rerank)
+        let bytes = ResponseRenderer.render(result, for: rerank, explain: explain)
         return Response(
             status: .ok,
-            headers: [.contentType: "application/json"],
+            headers: [.contentType: "application/json", Self.cacheHeader: result.cacheHeader],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes))
         )
     }

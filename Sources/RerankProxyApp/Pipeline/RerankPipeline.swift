@@ -78,8 +78,12 @@ final class RerankPipeline: Sendable {
         switch plan.finish() {
         case .scores(let scores):
             var ordered = [Double](repeating: 0, count: request.texts.count)
-            for i in ordered.indices { ordered[i] = scores[pairs.slotOf[i]] }
-            return RerankResult(id: id, model: model.name, scores: ordered, promptTokens: plan.tally.tokens)
+            var sources = [RerankPlan.Source](repeating: .pending, count: request.texts.count)
+            for i in ordered.indices {
+                ordered[i] = scores[pairs.slotOf[i]]
+                sources[i] = plan.sources[pairs.slotOf[i]]
+            }
+            return RerankResult(id: id, model: model.name, scores: ordered, promptTokens: plan.tally.tokens, sources: sources, tally: plan.tally)
         case .failed(let failure, let slot):
             let index = pairs.firstIndex[slot]
             guard let error = failure.error as? BackendError else {
