@@ -116,15 +116,20 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     let limits = ServerLimits(policy.server, fileLimit: FileDescriptorLimit.current(), logger: logger)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
+    let keyRing = KeyRing(configuration: policy.auth)
+    let keyStats = KeyStats(names: keyRing.names + [KeyRing.admin.name])
     RerankController(
         pipeline: pipeline,
         limits: RequestLimits(maxDocuments: policy.server.maxDocuments),
         maxBodyBytes: policy.server.maxBodyBytes,
-        bodyBudget: limits.bodyBudget
+        bodyBudget: limits.bodyBudget,
+        keyRing: keyRing,
+        keyStats: keyStats
     ).addRoutes(to: router)
     StatusController(
         pipeline: pipeline, stats: stats, registry: options.registry,
-        maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus
+        maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus,
+        keyRing: keyRing, keyStats: keyStats, protectStats: policy.auth.protectStats
     ).addRoutes(to: router)
 
     let pools = models.map(\.pool)

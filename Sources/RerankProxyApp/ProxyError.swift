@@ -11,6 +11,12 @@ enum ProxyError: Error, HTTPResponseError {
     case backend(BackendError, Dialect)
     /// Taking the body would pass `server.max_buffered_body_bytes`; the body is not read (503, Retry-After).
     case overloaded(Dialect)
+    /// No API key, or one that is not configured (401).
+    case unauthorized(Dialect)
+    /// The key may not use this model (403).
+    case forbidden(model: String, Dialect)
+    /// The key's rate limit (429, Retry-After in whole seconds).
+    case rateLimited(retryAfter: Int, Dialect)
 
     /// Everything the answer needs to know about one error.
     struct Descriptor {
@@ -65,6 +71,23 @@ enum ProxyError: Error, HTTPResponseError {
             default:
                 return Descriptor(status: .badGateway, type: "BadGatewayError", teiType: "Backend", message: error.description, dialect: dialect)
             }
+        case .unauthorized(let dialect):
+            return Descriptor(
+                status: .unauthorized, type: "AuthenticationError", teiType: "Unauthorized",
+                message: "a valid API key is required (Authorization: Bearer <key>, api-key or X-API-Key)", dialect: dialect,
+                extraHeaders: [.wwwAuthenticate: "Bearer"]
+            )
+        case .forbidden(let model, let dialect):
+            return Descriptor(
+                status: .forbidden, type: "PermissionDeniedError", teiType: "Unauthorized",
+                message: "this API key may not use model \"\(model)\"", param: "model", dialect: dialect
+            )
+        case .rateLimited(let retryAfter, let dialect):
+            return Descriptor(
+                status: .tooManyRequests, type: "RateLimitError", teiType: "Overloaded",
+                message: "rate limit exceeded for this API key; retry after \(retryAfter) s", dialect: dialect,
+                extraHeaders: [.retryAfter: "\(retryAfter)"]
+            )
         case .overloaded(let dialect):
             return Descriptor(
                 status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Overloaded",

@@ -58,10 +58,11 @@ struct ProxyClient: Sendable {
         var object: [String: Any] { json as? [String: Any] ?? [:] }
     }
 
-    func post(_ path: String, _ json: String, timeout: TimeAmount = .seconds(30)) async throws -> Reply {
+    func post(_ path: String, _ json: String, timeout: TimeAmount = .seconds(30), headers: [String: String] = [:]) async throws -> Reply {
         var request = HTTPClientRequest(url: base + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: json))
         return try await send(request, timeout: timeout)
     }
@@ -74,13 +75,15 @@ struct ProxyClient: Sendable {
         return try await send(request, timeout: timeout)
     }
 
-    func post(_ path: String, object: [String: Any], timeout: TimeAmount = .seconds(30)) async throws -> Reply {
+    func post(_ path: String, object: [String: Any], timeout: TimeAmount = .seconds(30), headers: [String: String] = [:]) async throws -> Reply {
         let data = try JSONSerialization.data(withJSONObject: object)
-        return try await post(path, String(decoding: data, as: UTF8.self), timeout: timeout)
+        return try await post(path, String(decoding: data, as: UTF8.self), timeout: timeout, headers: headers)
     }
 
-    func get(_ path: String) async throws -> Reply {
-        try await send(HTTPClientRequest(url: base + path), timeout: .seconds(30))
+    func get(_ path: String, headers: [String: String] = [:]) async throws -> Reply {
+        var request = HTTPClientRequest(url: base + path)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        return try await send(request, timeout: .seconds(30))
     }
 
     private func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> Reply {

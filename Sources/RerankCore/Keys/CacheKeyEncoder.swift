@@ -13,9 +13,19 @@ public struct CacheKeyEncoder {
 
     private let prefix: SHA256
 
-    public init(model: String, revision: String, settings: ScoreSettings, query: String) {
+    /// Keys of a tenant whose cache is isolated start with this version byte and the tenant's name, so they
+    /// can never equal a shared key or another tenant's.
+    public static let namespacedVersion: UInt8 = 0x81
+
+    /// - Parameter namespace: a tenant's name when its cache is isolated (`auth.keys[].isolate_cache`); `nil`: shared.
+    public init(model: String, revision: String, settings: ScoreSettings, query: String, namespace: String? = nil) {
         var hasher = SHA256()
-        hasher.update(data: [Self.version])
+        if let namespace {
+            hasher.update(data: [Self.namespacedVersion])
+            Self.append(namespace, to: &hasher)
+        } else {
+            hasher.update(data: [Self.version])
+        }
         Self.append(model, to: &hasher)
         Self.append(revision, to: &hasher)
         for field in settings.canonicalFields {

@@ -10,10 +10,12 @@ import Yams
 public struct PolicyConfig: Decodable, Sendable {
     public var server: ServerConfig
     public var cache: CacheConfig
+    /// API keys, rate limits and admin keys; off unless configured.
+    public var auth = AuthConfig()
     /// The first model is the default when a request names none.
     public var models: [ModelConfig]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case server, cache, models }
+    enum CodingKeys: String, CodingKey, CaseIterable { case server, cache, auth, models }
 
     public init(server: ServerConfig = .init(), cache: CacheConfig = .init(), models: [ModelConfig]) {
         self.server = server
@@ -26,6 +28,7 @@ public struct PolicyConfig: Decodable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         server = try c.decodeIfPresent(ServerConfig.self, forKey: .server) ?? .init()
         cache = try c.decodeIfPresent(CacheConfig.self, forKey: .cache) ?? .init()
+        auth = try c.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? .init()
         guard let models = try c.decodeIfPresent([ModelConfig].self, forKey: .models) else {
             throw DecodingError.keyNotFound(CodingKeys.models, .init(codingPath: [], debugDescription: "at least one model is required"))
         }
@@ -75,6 +78,7 @@ public struct PolicyConfig: Decodable, Sendable {
             }
             try model.validate(path: "models[\(i)]")
         }
+        try auth.validate(models: names)
     }
 }
 

@@ -10,6 +10,8 @@ struct RerankController: Sendable {
     let maxBodyBytes: Int
     /// Charged with every body while its request is in flight (`server.max_buffered_body_bytes`).
     let bodyBudget: BodyBudget
+    let keyRing: KeyRing
+    let keyStats: KeyStats
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("/rerank") { request, context in try await handle(request, context, route: .rerank) }
@@ -21,12 +23,14 @@ struct RerankController: Sendable {
         let defaultDialect: Dialect = route == .v2 ? .documentsV2 : .documents
         // A query parameter no client sends by accident: per-result provenance in `meta.cache`.
         let explain = request.uri.queryParameters.get("explain").map { $0 == "true" || $0 == "1" } ?? false
+        // Keys before the body: a refused client costs no read and no parse.
+        let client = try authenticate(request, dialect: defaultDialect)
         if let encoding = Self.unsupportedEncoding(request.headers) {
             throw ProxyError.request(.unsupportedEncoding(encoding), defaultDialect)
         }
         do {
             return try await bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
-                try await handle(buffer, context, route: route, explain: explain)
+                try await handle(buffer, context, route: route, explain: explain, client: client)
             }
         } catch BodyBudget.Refusal.tooLarge {
             throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), defaultDialect)
@@ -50,7 +54,31 @@ struct RerankController: Sendable {
     /// Where a response's scores came from, over the request's unique pairs: `hits=18; coalesced=0; forwarded=2`.
     static let cacheHeader = HTTPFields.Element.Name("X-Rerank-Cache")!
 
-    private func handle(_ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute, explain: Bool) async throws -> Response {
+    /// The API key's client when keys are configured (`nil` when auth is off).
+    /// - Throws: ``ProxyError/unauthorized(_:)`` or ``ProxyError/rateLimited(retryAfter:_:)``.
+    private func authenticate(_ request: Request, dialect: Dialect) throws -> KeyRing.Client? {
+        guard keyRing.isEnabled else { return nil }
+        let secret = KeyRing.presentedSecret(
+            authorization: request.headers[.authorization], apiKey: request.headers[Self.apiKeyHeader], xAPIKey: request.headers[Self.xAPIKeyHeader]
+        )
+        guard let secret, let client = keyRing.client(presenting: secret) ?? (keyRing.isAdmin(secret) ? KeyRing.admin : nil) else {
+            keyStats.rejected(nil, .unauthorized)
+            throw ProxyError.unauthorized(dialect)
+        }
+        if case .limited(let retryAfter) = keyRing.admit(client) {
+            keyStats.rejected(client.name, .rateLimited)
+            let seconds = max(1, Int((Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18).rounded(.up)))
+            throw ProxyError.rateLimited(retryAfter: seconds, dialect)
+        }
+        return client
+    }
+
+    static let apiKeyHeader = HTTPFields.Element.Name("api-key")!
+    static let xAPIKeyHeader = HTTPFields.Element.Name("X-API-Key")!
+
+    private func handle(
+        _ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute, explain: Bool, client: KeyRing.Client?
+    ) async throws -> Response {
         // One bounded pass: the document count is checked before any document is decoded, nesting depth is
         // capped, and the dialect of an error is known without parsing the body a second time.
         let parsed = buffer.withUnsafeReadableBytes { bytes in
@@ -61,7 +89,15 @@ struct RerankController: Sendable {
         case .success(let request): rerank = request
         case .failure(let failure): throw ProxyError.request(failure.error, failure.dialect)
         }
-        let result = try await pipeline.rerank(rerank, logger: context.logger)
+        if let allowed = client?.models {
+            let model = (try? pipeline.model(named: rerank.model).name) ?? rerank.model ?? ""
+            guard allowed.contains(model) else {
+                keyStats.rejected(client?.name, .forbidden)
+                throw ProxyError.forbidden(model: model, rerank.dialect)
+            }
+        }
+        let result = try await pipeline.rerank(rerank, namespace: client?.namespace, logger: context.logger)
+        if let client { keyStats.served(client.name, tally: result.tally) }
         let bytes = ResponseRenderer.render(result, for: rerank, explain: explain)
         return Response(
             status: .ok,

@@ -12,6 +12,10 @@ struct StatusController: Sendable {
     let registry: PrometheusCollectorRegistry?
     let maxDocuments: Int
     let storeStatus: StoreStatus
+    let keyRing: KeyRing
+    let keyStats: KeyStats
+    /// `auth.protect_stats`: `/v1/stats`, `/stats` and `/metrics` need an admin key.
+    let protectStats: Bool
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/healthz") { _, _ in json(#"{"status":"ok"}"#) }
@@ -20,17 +24,34 @@ struct StatusController: Sendable {
         router.get("/v1/models") { _, _ in models() }
         router.get("/models") { _, _ in models() }
         router.get("/info") { _, _ in info() }
-        router.get("/v1/stats") { _, _ in statsResponse() }
-        router.get("/stats") { _, _ in statsResponse() }
+        router.get("/v1/stats") { request, _ in
+            try requireAdmin(request)
+            return statsResponse()
+        }
+        router.get("/stats") { request, _ in
+            try requireAdmin(request)
+            return statsResponse()
+        }
         if let registry {
-            router.get("/metrics") { _, _ in
-                Response(
+            router.get("/metrics") { request, _ in
+                try requireAdmin(request)
+                return Response(
                     status: .ok,
                     headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
                 )
             }
         }
+    }
+
+    /// With `auth.protect_stats`, only an admin key may read the counters.
+    private func requireAdmin(_ request: Request) throws {
+        guard protectStats else { return }
+        let secret = KeyRing.presentedSecret(
+            authorization: request.headers[.authorization], apiKey: request.headers[RerankController.apiKeyHeader],
+            xAPIKey: request.headers[RerankController.xAPIKeyHeader]
+        )
+        guard let secret, keyRing.isAdmin(secret) else { throw ProxyError.unauthorized(.documents) }
     }
 
     private func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
@@ -86,6 +107,9 @@ struct StatusController: Sendable {
     }
 
     private func statsResponse() -> Response {
-        json(encoded(StatsReport(snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount)))
+        json(encoded(StatsReport(
+            snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount,
+            keys: keyRing.isEnabled ? keyStats.snapshot : nil
+        )))
     }
 }

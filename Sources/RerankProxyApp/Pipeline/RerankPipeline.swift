@@ -43,7 +43,8 @@ final class RerankPipeline: Sendable {
     /// Scores every document of `request`, from cache where possible.
     /// - Throws: ``ProxyError`` for an unknown model, a setting the model's backends cannot honour, a
     ///   document a backend refused (4xx), or when no backend could score the misses (5xx).
-    func rerank(_ request: RerankRequest, logger: Logger) async throws(ProxyError) -> RerankResult {
+    /// - Parameter namespace: the tenant's name when its API key isolates its cache; part of every key and flight.
+    func rerank(_ request: RerankRequest, namespace: String? = nil, logger: Logger) async throws(ProxyError) -> RerankResult {
         let model: ModelRuntime
         let settings: ScoreSettings
         do {
@@ -55,7 +56,7 @@ final class RerankPipeline: Sendable {
         let id = Self.requestID()
 
         // Key every document; a document repeated within the request is one pair.
-        let encoder = CacheKeyEncoder(model: model.name, revision: model.revision, settings: settings, query: request.query)
+        let encoder = CacheKeyEncoder(model: model.name, revision: model.revision, settings: settings, query: request.query, namespace: namespace)
         let pairs = PairKeys(encoder: encoder, texts: request.texts)
         var plan = RerankPlan(keys: pairs.keys)
 

@@ -37,9 +37,12 @@ struct StatsReport: Encodable {
     var store_health: StoreStatus.Report
     var coalescing_in_flight: Int
     var backends: [Backend]
+    /// Per API key (with `unknown` for refused secrets), when keys are configured.
+    var keys: [String: KeyStats.Counters]?
     var uptime_seconds: Double
 
-    init(snapshot s: ProxyStats.Snapshot, cache: TieredCache, storeHealth: StoreStatus.Report, inFlight: Int) {
+    init(snapshot s: ProxyStats.Snapshot, cache: TieredCache, storeHealth: StoreStatus.Report, inFlight: Int, keys: [String: KeyStats.Counters]? = nil) {
+        self.keys = keys
         requests = s.requests
         pairs = Pairs(total: s.pairs.total, hits: s.pairs.hits, coalesced: s.pairs.coalesced, forwarded: s.pairs.forwarded, failed: s.pairs.failed)
         hit_ratio = s.pairs.total > 0 ? Double(s.pairs.hits) / Double(s.pairs.total) : 0
