@@ -5,10 +5,18 @@ import Synchronization
 /// Receives every backend call's outcome; the app's stats and metrics implement it.
 public protocol BackendPoolObserver: Sendable {
     func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?)
+    /// A call of `pairs` was refused at once because the model's queue was full (`max_queue`).
+    func shed(model: String, pairs: Int)
+}
+
+extension BackendPoolObserver {
+    public func shed(model: String, pairs: Int) {}
 }
 
 /// The backends serving one model: splits a batch of pairs into chunks of at most `maxBatch`, sends the
-/// chunks concurrently, each to the next healthy backend, and fails over to the others on a retryable error.
+/// chunks concurrently, each to the least loaded healthy backend (outstanding pairs over `weight`), and fails
+/// over to the others on a retryable error. At most `maxConcurrency` calls per backend are in flight; past
+/// ``Configuration/maxQueue`` pairs beyond that capacity, calls are refused at once (``BackendError/overloaded(model:)``).
 /// ```swift
 /// let pool = BackendPool(model: "bge-reranker-v2-m3", backends: [gpu0, gpu1], configuration: .init(maxBatch: 64))
 /// let outcome = await pool.score(query: q, documents: docs, settings: .init(), logger: logger)
@@ -17,6 +25,19 @@ public protocol BackendPoolObserver: Sendable {
 /// also bounded by its backend's own timeout. A chunk the backend refuses as bad input (400, 413, 422) is split
 /// in halves until the refused documents are isolated, so one bad document fails alone.
 public final class BackendPool: Sendable {
+    /// What the policy sets for one backend of the pool.
+    public struct BackendLimits: Sendable, Equatable {
+        /// Relative capacity: a backend of weight 4 is given four times the outstanding pairs of one of weight 1.
+        public var weight: Int
+        /// Calls in flight to this backend; more wait locally.
+        public var maxConcurrency: Int
+
+        public init(weight: Int = 1, maxConcurrency: Int = 64) {
+            self.weight = max(1, weight)
+            self.maxConcurrency = max(1, maxConcurrency)
+        }
+    }
+
     public struct Configuration: Sendable {
         public var maxBatch: Int
         public var ejectAfter: Int
@@ -27,11 +48,17 @@ public final class BackendPool: Sendable {
         public var maxConcurrency: Int
         /// Extra calls a refused chunk may spend isolating the refused documents.
         public var bisectBudget: Int
+        /// Weight and concurrency per backend, in the backends' order; empty: weight 1 and ``maxConcurrency`` each.
+        public var backends: [BackendLimits]
+        /// Pairs that may wait beyond the in-flight capacity (Σ max_concurrency × max_batch); `nil`: unbounded.
+        public var maxQueue: Int?
 
         public init(
             maxBatch: Int = 64, ejectAfter: Int = 3, ejectFor: Duration = .seconds(10), chunkTimeout: Duration = .seconds(30),
-            maxConcurrency: Int = 64, bisectBudget: Int = 32
+            maxConcurrency: Int = 64, bisectBudget: Int = 32, backends: [BackendLimits] = [], maxQueue: Int? = nil
         ) {
+            self.backends = backends
+            self.maxQueue = maxQueue.map { max(0, $0) }
             self.maxBatch = max(1, maxBatch)
             self.ejectAfter = ejectAfter
             self.ejectFor = ejectFor
@@ -63,8 +90,9 @@ public final class BackendPool: Sendable {
     private let observer: (any BackendPoolObserver)?
     private let time: TimeSource
     private let gates: [SlotGate]
-    /// Health, round-robin cursor and chunk size. Protected by its own lock; held only to pick or record,
-    /// never across a call or a log line.
+    private let limits: [BackendLimits]
+    /// Health, outstanding pairs, admitted pairs and chunk size. Protected by its own lock; held only to pick
+    /// or record, never across a call or a log line.
     private let state: Mutex<StateMachine>
 
     public init(
@@ -76,9 +104,16 @@ public final class BackendPool: Sendable {
         self.configuration = configuration
         self.observer = observer
         self.time = time
-        self.gates = backends.map { _ in SlotGate(limit: configuration.maxConcurrency) }
+        precondition(configuration.backends.isEmpty || configuration.backends.count == backends.count, "one BackendLimits per backend")
+        let limits = configuration.backends.isEmpty
+            ? Array(repeating: BackendLimits(maxConcurrency: configuration.maxConcurrency), count: backends.count) : configuration.backends
+        self.limits = limits
+        self.gates = limits.map { SlotGate(limit: $0.maxConcurrency) }
         self.state = Mutex(
-            StateMachine(count: backends.count, ejectAfter: configuration.ejectAfter, ejectFor: configuration.ejectFor, maxBatch: configuration.maxBatch)
+            StateMachine(
+                count: backends.count, ejectAfter: configuration.ejectAfter, ejectFor: configuration.ejectFor, maxBatch: configuration.maxBatch,
+                weights: limits.map(\.weight)
+            )
         )
     }
 
@@ -90,6 +125,15 @@ public final class BackendPool: Sendable {
         let now = time.now
         return state.withLock { state in backends.indices.filter { state.isHealthy($0, now: now) }.map { backends[$0].name } }
     }
+
+    /// Calls in flight or waiting for a slot, per backend name.
+    public var inFlight: [String: Int] {
+        let calls = state.withLock { $0.calls }
+        return Dictionary(zip(backends.map(\.name), calls), uniquingKeysWith: +)
+    }
+
+    /// Pairs inside ``score(query:documents:settings:logger:)`` calls now (waiting or in flight).
+    public var admittedPairs: Int { state.withLock { $0.admitted } }
 
     /// Reads each backend's published per-call limit (once per backend, retried until it answers) and
     /// lowers the chunk size to the smallest, so a `max_batch` above a TEI server's limit cannot turn every
@@ -113,11 +157,26 @@ public final class BackendPool: Sendable {
 
     /// Scores every document, in chunks sent concurrently; a failed chunk (or a refused document) does not
     /// fail the others.
+    ///
+    /// When the pairs already admitted plus these would pass the in-flight capacity plus ``Configuration/maxQueue``,
+    /// nothing is sent and every document fails with ``BackendError/overloaded(model:)``.
     public func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async -> Outcome {
+        var outcome = Outcome(count: documents.count)
+        let pairs = documents.count
+        let admitted = state.withLock { state in
+            let limit = configuration.maxQueue.map { $0 + limits.reduce(0) { $0 + $1.maxConcurrency } * state.batchLimit }
+            return state.admit(pairs: pairs, limit: limit)
+        }
+        guard admitted else {
+            logger.debug("pool queue full; shedding", metadata: ["rerank.model": "\(model)", "rerank.pairs": "\(pairs)"])
+            observer?.shed(model: model, pairs: pairs)
+            outcome.errors = Array(repeating: .overloaded(model: model), count: pairs)
+            return outcome
+        }
+        defer { state.withLock { $0.left(pairs: pairs) } }
         let size = effectiveMaxBatch
         let deadline = time.now + configuration.chunkTimeout
         let ranges = stride(from: 0, to: documents.count, by: size).map { $0..<min($0 + size, documents.count) }
-        var outcome = Outcome(count: documents.count)
         let job = Job(query: query, documents: documents, settings: settings, deadline: deadline, logger: logger, budget: configuration.bisectBudget)
         if ranges.count == 1 {
             merge(await scoreRange(ranges[0], job), into: &outcome)
@@ -219,16 +278,19 @@ public final class BackendPool: Sendable {
         return await left + right
     }
 
-    /// Tries the chunk on each backend in ``StateMachine/attemptOrder(now:)`` until one answers, a
-    /// non-retryable error, or the chunk's deadline.
+    /// Tries the chunk on the backend ``StateMachine/pick(now:pairs:excluding:)`` chooses, then on the next
+    /// untried one, until one answers, a non-retryable error, or the chunk's deadline.
     private func scoreChunk(_ documents: [String], _ job: Job) async -> Result<BackendReply, BackendError> {
-        let order = state.withLock { $0.attemptOrder(now: time.now) }
+        var tried: Set<Int> = []
         var lastError: BackendError?
-        for index in order {
+        let pairs = documents.count
+        while true {
             let start = time.now
-            guard start < job.deadline else { break }
+            guard start < job.deadline, let index = state.withLock({ $0.pick(now: start, pairs: pairs, excluding: tried) }) else { break }
+            tried.insert(index)
             let backend = backends[index]
             let result = await attempt(index, documents, job, deadline: min(job.deadline, start + backend.timeout))
+            state.withLock { $0.finished(index, pairs: pairs) }
             let duration = time.now - start
             switch result {
             case .success(let reply):

@@ -62,6 +62,11 @@ enum ProxyError: Error, HTTPResponseError {
                     status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Overloaded", message: error.description,
                     dialect: dialect, extraHeaders: [.retryAfter: "1"]
                 )
+            case .overloaded:
+                return Descriptor(
+                    status: .tooManyRequests, type: "TooManyRequestsError", teiType: "Overloaded", message: error.description,
+                    dialect: dialect, extraHeaders: [.retryAfter: "1"]
+                )
             default:
                 return Descriptor(status: .badGateway, type: "BadGatewayError", teiType: "Backend", message: error.description, dialect: dialect)
             }

@@ -52,14 +52,17 @@ struct ProxyClient: Sendable {
     struct Reply: Sendable {
         var status: Int
         var body: Data
+        /// Response headers, names lowercased.
+        var headers: [String: String] = [:]
         var json: Any? { try? JSONSerialization.jsonObject(with: body) }
         var object: [String: Any] { json as? [String: Any] ?? [:] }
     }
 
-    func post(_ path: String, _ json: String, timeout: TimeAmount = .seconds(30)) async throws -> Reply {
+    func post(_ path: String, _ json: String, timeout: TimeAmount = .seconds(30), headers: [String: String] = [:]) async throws -> Reply {
         var request = HTTPClientRequest(url: base + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: json))
         return try await send(request, timeout: timeout)
     }
@@ -72,9 +75,9 @@ struct ProxyClient: Sendable {
         return try await send(request, timeout: timeout)
     }
 
-    func post(_ path: String, object: [String: Any], timeout: TimeAmount = .seconds(30)) async throws -> Reply {
+    func post(_ path: String, object: [String: Any], timeout: TimeAmount = .seconds(30), headers: [String: String] = [:]) async throws -> Reply {
         let data = try JSONSerialization.data(withJSONObject: object)
-        return try await post(path, String(decoding: data, as: UTF8.self), timeout: timeout)
+        return try await post(path, String(decoding: data, as: UTF8.self), timeout: timeout, headers: headers)
     }
 
     func get(_ path: String) async throws -> Reply {
@@ -84,7 +87,9 @@ struct ProxyClient: Sendable {
     private func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> Reply {
         let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 64 << 20)
-        return Reply(status: Int(response.status.code), body: Data(buffer: body))
+        var headers: [String: String] = [:]
+        for field in response.headers { headers[field.name.lowercased()] = field.value }
+        return Reply(status: Int(response.status.code), body: Data(buffer: body), headers: headers)
     }
 
     /// `/v1/stats` as a dictionary.

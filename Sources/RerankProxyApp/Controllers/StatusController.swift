@@ -86,6 +86,14 @@ struct StatusController: Sendable {
     }
 
     private func statsResponse() -> Response {
-        json(encoded(StatsReport(snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount)))
+        let pools = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map { ($0.name, $0.pool.inFlight, $0.pool.admittedPairs) }
+        return json(
+            encoded(
+                StatsReport(
+                    snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount,
+                    pools: pools
+                )
+            )
+        )
     }
 }
