@@ -160,7 +160,12 @@ public final class BackendPool: Sendable {
     ///
     /// When the pairs already admitted plus these would pass the in-flight capacity plus ``Configuration/maxQueue``,
     /// nothing is sent and every document fails with ``BackendError/overloaded(model:)``.
-    public func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async -> Outcome {
+    ///
+    /// With `sendWithin` (a client's deadline), a chunk not yet sent when it passes is not sent: it fails with
+    /// ``BackendError/clientDeadline(model:)``, which never counts against a backend. Chunks already sent complete.
+    public func score(
+        query: String, documents: [String], settings: ScoreSettings, sendWithin: Duration? = nil, logger: Logger
+    ) async -> Outcome {
         var outcome = Outcome(count: documents.count)
         let pairs = documents.count
         let admitted = state.withLock { state in
@@ -177,7 +182,10 @@ public final class BackendPool: Sendable {
         let size = effectiveMaxBatch
         let deadline = time.now + configuration.chunkTimeout
         let ranges = stride(from: 0, to: documents.count, by: size).map { $0..<min($0 + size, documents.count) }
-        let job = Job(query: query, documents: documents, settings: settings, deadline: deadline, logger: logger, budget: configuration.bisectBudget)
+        let job = Job(
+            query: query, documents: documents, settings: settings, deadline: deadline, sendBy: sendWithin.map { time.now + $0 }, logger: logger,
+            budget: configuration.bisectBudget
+        )
         if ranges.count == 1 {
             merge(await scoreRange(ranges[0], job), into: &outcome)
             return outcome
@@ -219,10 +227,13 @@ public final class BackendPool: Sendable {
         var documents: [String]
         var settings: ScoreSettings
         var deadline: Duration
+        /// No chunk is sent after this (the client's own deadline); `nil`: no such limit.
+        var sendBy: Duration?
         var logger: Logger
         let budget: BisectBudget
 
-        init(query: String, documents: [String], settings: ScoreSettings, deadline: Duration, logger: Logger, budget: Int) {
+        init(query: String, documents: [String], settings: ScoreSettings, deadline: Duration, sendBy: Duration?, logger: Logger, budget: Int) {
+            self.sendBy = sendBy
             self.query = query
             self.documents = documents
             self.settings = settings
@@ -286,6 +297,7 @@ public final class BackendPool: Sendable {
         let pairs = documents.count
         while true {
             let start = time.now
+            if let sendBy = job.sendBy, start >= sendBy { return .failure(lastError ?? .clientDeadline(model: model)) }
             guard start < job.deadline, let index = state.withLock({ $0.pick(now: start, pairs: pairs, excluding: tried) }) else { break }
             tried.insert(index)
             let backend = backends[index]
@@ -300,7 +312,10 @@ public final class BackendPool: Sendable {
                 return .success(reply)
             case .failure(let error):
                 lastError = error
-                if case .localQueueTimeout = error { return .failure(error) }   // our own congestion, not the backend's fault
+                switch error {
+                case .localQueueTimeout, .clientDeadline: return .failure(error)
+                default: break
+                }   // our own congestion, not the backend's fault
                 observer?.backendCall(model: model, backend: backend.name, pairs: documents.count, duration: duration, error: error)
                 guard error.isRetryable else { return .failure(error) }
                 let event = state.withLock { $0.failed(index, now: time.now) }
@@ -322,8 +337,10 @@ public final class BackendPool: Sendable {
         let time = self.time
         let result = await Deadline.race(sleep: { try await time.sleep(until: deadline) }) { () -> Result<BackendReply, BackendError> in
             do { try await gate.acquire() } catch { return .failure(.localQueueTimeout(backend: backend.name)) }
-            admitted.set()
             defer { gate.release() }
+            // The client gave up while this chunk waited for a slot: do not send it.
+            if let sendBy = job.sendBy, time.now >= sendBy { return .failure(.clientDeadline(model: self.model)) }
+            admitted.set()
             do throws(BackendError) {
                 let reply = try await backend.score(query: job.query, documents: documents, settings: job.settings, logger: job.logger)
                 guard reply.scores.count == documents.count else {

@@ -55,7 +55,7 @@ enum ProxyError: Error, HTTPResponseError {
             }
         case .backend(let error, let dialect):
             switch error {
-            case .timeout:
+            case .timeout, .clientDeadline:
                 return Descriptor(status: .gatewayTimeout, type: "GatewayTimeoutError", teiType: "Backend", message: error.description, dialect: dialect)
             case .localQueueTimeout:
                 return Descriptor(

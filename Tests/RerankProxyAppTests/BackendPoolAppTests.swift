@@ -78,4 +78,32 @@ import Testing
             }
         }
     }
+
+    @Test func aPassedRequestTimeoutIs504AndItsUnsentChunksAreNotSent() async throws {
+        let fake = FakeRerankBackend()
+        fake.delay(.seconds(1))
+        try await fake.run { url in
+            var backend = BackendConfig(name: "slow-0", url: url, maxBatch: 1)
+            backend.maxConcurrency = 1
+            try await withProxy(testPolicy(backends: [backend])) { proxy in
+                let started = ContinuousClock.now
+                let late = try await proxy.post(
+                    "/v1/rerank", object: ["query": "q", "documents": ["a", "b", "c"]], headers: ["X-Request-Timeout": "0.3"]
+                )
+                #expect(late.status == 504)
+                #expect(ContinuousClock.now - started < .milliseconds(900))
+                #expect((late.object["detail"] as? String)?.contains("X-Request-Timeout") == true)
+
+                // The chunk already sent completes and is cached; the two that waited for the slot were never sent.
+                // (Chunks race for the one slot, so which document went first is read from the fake.)
+                let sent = try #require(fake.documents.first)
+                expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": [sent]]), query: "q", documents: [sent])
+                #expect(fake.calls == 1)
+                #expect(fake.documents == [sent])
+
+                let bad = try await proxy.post("/v1/rerank", object: ["query": "q", "documents": ["a"]], headers: ["X-Request-Timeout": "soon"])
+                #expect(bad.status == 400)
+            }
+        }
+    }
 }

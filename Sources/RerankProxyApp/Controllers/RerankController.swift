@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import RerankCore
@@ -22,9 +23,15 @@ struct RerankController: Sendable {
         if let encoding = Self.unsupportedEncoding(request.headers) {
             throw ProxyError.request(.unsupportedEncoding(encoding), defaultDialect)
         }
+        let timeout: Duration?
+        do {
+            timeout = try Self.requestTimeout(request.headers)
+        } catch {
+            throw ProxyError.request(error, defaultDialect)
+        }
         do {
             return try await bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
-                try await handle(buffer, context, route: route)
+                try await handle(buffer, context, route: route, timeout: timeout)
             }
         } catch BodyBudget.Refusal.tooLarge {
             throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), defaultDialect)
@@ -45,7 +52,16 @@ struct RerankController: Sendable {
         return nil
     }
 
-    private func handle(_ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute) async throws -> Response {
+    /// The client's deadline from `X-Request-Timeout` (seconds, e.g. `0.5`); `nil` when absent.
+    static func requestTimeout(_ headers: HTTPFields) throws(RequestError) -> Duration? {
+        guard let name = HTTPField.Name("X-Request-Timeout"), let text = headers[name] else { return nil }
+        guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+            throw .invalid("X-Request-Timeout must be a positive number of seconds (e.g. 0.5)", param: "X-Request-Timeout")
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+    }
+
+    private func handle(_ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute, timeout: Duration?) async throws -> Response {
         // One bounded pass: the document count is checked before any document is decoded, nesting depth is
         // capped, and the dialect of an error is known without parsing the body a second time.
         let parsed = buffer.withUnsafeReadableBytes { bytes in
@@ -56,7 +72,7 @@ struct RerankController: Sendable {
         case .success(let request): rerank = request
         case .failure(let failure): throw ProxyError.request(failure.error, failure.dialect)
         }
-        let result = try await pipeline.rerank(rerank, logger: context.logger)
+        let result = try await pipeline.rerank(rerank, timeout: timeout, logger: context.logger)
         let bytes = ResponseRenderer.render(result, for: rerank)
         return Response(
             status: .ok,

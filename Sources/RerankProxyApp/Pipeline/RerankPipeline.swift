@@ -43,7 +43,23 @@ final class RerankPipeline: Sendable {
     /// Scores every document of `request`, from cache where possible.
     /// - Throws: ``ProxyError`` for an unknown model, a setting the model's backends cannot honour, a
     ///   document a backend refused (4xx), or when no backend could score the misses (5xx).
-    func rerank(_ request: RerankRequest, logger: Logger) async throws(ProxyError) -> RerankResult {
+    ///
+    /// With a client `timeout` (`X-Request-Timeout`), the request answers 504 when it passes; chunks of its
+    /// misses not yet sent are not sent, while calls already sent complete and are cached for the others.
+    func rerank(_ request: RerankRequest, timeout: Duration? = nil, logger: Logger) async throws(ProxyError) -> RerankResult {
+        guard let timeout else { return try await rerank(request, sendWithin: nil, logger: logger) }
+        let answer = await Deadline.race(sleep: { try await Task.sleep(for: timeout) }) { () -> Result<RerankResult, ProxyError> in
+            do throws(ProxyError) {
+                return .success(try await self.rerank(request, sendWithin: timeout, logger: logger))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard let answer else { throw .backend(.clientDeadline(model: request.model ?? defaultModel), request.dialect) }
+        return try answer.get()
+    }
+
+    private func rerank(_ request: RerankRequest, sendWithin: Duration?, logger: Logger) async throws(ProxyError) -> RerankResult {
         let model: ModelRuntime
         let settings: ScoreSettings
         do {
@@ -66,7 +82,9 @@ final class RerankPipeline: Sendable {
             toClaim = []
             if let flight = claim.flight {
                 let texts = flight.keys.map { request.texts[pairs.firstIndex[pairs.slot(of: $0)]] }
-                let led = await lead(flight, model: model, query: request.query, texts: texts, settings: settings, logger: logger)
+                let led = await lead(
+                    flight, model: model, query: request.query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger
+                )
                 plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, remote: led.remote, tokens: led.tokens)
             }
             for (flight, keys) in claim.joined {
@@ -123,6 +141,7 @@ final class RerankPipeline: Sendable {
         query: String,
         texts: [String],
         settings: ScoreSettings,
+        sendWithin: Duration?,
         logger: Logger
     ) async -> Led {
         let cache = self.cache
@@ -157,11 +176,11 @@ final class RerankPipeline: Sendable {
                     theirs = zip(toSend, owned).filter { !$0.1 }.map(\.0)
                 }
                 if theirs.isEmpty {
-                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
                 } else if let leases = self.leases {
                     let deadline = ContinuousClock.now + model.pool.configuration.chunkTimeout
                     async let others = leases.wait(for: theirs.map { flight.keys[$0] }, until: deadline)
-                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
                     waited = await others
                 } else {
                     scored = Scored()
@@ -179,7 +198,7 @@ final class RerankPipeline: Sendable {
                 }
                 cache.remember(fetched)
                 if !orphans.isEmpty {
-                    let more = await score(orphans, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                    let more = await score(orphans, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
                     scored.merge(more)
                 }
                 tokens = scored.tokens
@@ -213,11 +232,13 @@ final class RerankPipeline: Sendable {
     /// Scores the flight's keys at `positions` on the model's pool.
     private func score(
         _ positions: [Int], flight: Coalescer<CacheKey, Double>.Flight, model: ModelRuntime, query: String, texts: [String],
-        settings: ScoreSettings, logger: Logger
+        settings: ScoreSettings, sendWithin: Duration?, logger: Logger
     ) async -> Scored {
         var scored = Scored()
         guard !positions.isEmpty else { return scored }
-        let outcome = await model.pool.score(query: query, documents: positions.map { texts[$0] }, settings: settings, logger: logger)
+        let outcome = await model.pool.score(
+            query: query, documents: positions.map { texts[$0] }, settings: settings, sendWithin: sendWithin, logger: logger
+        )
         scored.tokens = outcome.tokens
         var logged = false
         for (offset, n) in positions.enumerated() {
