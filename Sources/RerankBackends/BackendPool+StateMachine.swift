@@ -51,7 +51,13 @@ extension BackendPool {
             self.batchLimit = max(1, maxBatch)
         }
 
+        /// Backends refused by the consistency guard (canary): never picked again, not even as a last resort.
+        private(set) var refused: Set<Int> = []
+        /// The canary score of the first backend that answered it; the others must agree within the tolerance.
+        private(set) var canaryReference: Double?
+
         func isHealthy(_ index: Int, now: Duration) -> Bool {
+            guard !refused.contains(index) else { return false }
             guard let until = health[index].ejectedUntil else { return true }
             return now >= until
         }
@@ -80,7 +86,7 @@ extension BackendPool {
                 }
             }
             if !anyHealthy, tried.isEmpty {
-                best = health.indices.min { (health[$0].ejectedUntil ?? .zero) < (health[$1].ejectedUntil ?? .zero) }
+                best = health.indices.filter { !refused.contains($0) }.min { (health[$0].ejectedUntil ?? .zero) < (health[$1].ejectedUntil ?? .zero) }
             }
             if let best {
                 outstanding[best] += pairs
@@ -108,6 +114,31 @@ extension BackendPool {
             let wasHealthy = isHealthy(index, now: now)
             health[index].ejectedUntil = now + ejectFor
             return wasHealthy ? .ejected(index: index) : .none
+        }
+
+        // MARK: - Consistency guard (canary)
+
+        enum CanaryVerdict: Equatable {
+            /// The first answer: it sets the reference.
+            case reference
+            case agrees
+            /// Differs from the reference by `difference` (more than the tolerance): refused for good.
+            case refused(reference: Double, difference: Double)
+        }
+
+        /// Records `index`'s canary score; the first one sets the reference, a later one further than
+        /// `tolerance` from it refuses the backend permanently.
+        mutating func canaryScored(_ index: Int, score: Double, tolerance: Double) -> CanaryVerdict {
+            guard let reference = canaryReference else {
+                canaryReference = score
+                return .reference
+            }
+            let difference = abs(score - reference)
+            guard difference <= tolerance, score.isFinite else {
+                refused.insert(index)
+                return .refused(reference: reference, difference: difference)
+            }
+            return .agrees
         }
 
         // MARK: - Admission (max_queue)

@@ -38,6 +38,20 @@ public final class BackendPool: Sendable {
         }
     }
 
+    /// A fixed pair every backend must score alike (within `tolerance`), or it is refused for good: another model
+    /// or normalisation behind the same name would poison the cache for every replica.
+    public struct Canary: Sendable, Equatable {
+        public var query: String
+        public var document: String
+        public var tolerance: Double
+
+        public init(query: String, document: String, tolerance: Double) {
+            self.query = query
+            self.document = document
+            self.tolerance = tolerance
+        }
+    }
+
     public struct Configuration: Sendable {
         public var maxBatch: Int
         public var ejectAfter: Int
@@ -52,11 +66,15 @@ public final class BackendPool: Sendable {
         public var backends: [BackendLimits]
         /// Pairs that may wait beyond the in-flight capacity (Σ max_concurrency × max_batch); `nil`: unbounded.
         public var maxQueue: Int?
+        /// Checked at start-up and when a health probe re-admits a backend; `nil`: no check.
+        public var canary: Canary?
 
         public init(
             maxBatch: Int = 64, ejectAfter: Int = 3, ejectFor: Duration = .seconds(10), chunkTimeout: Duration = .seconds(30),
-            maxConcurrency: Int = 64, bisectBudget: Int = 32, backends: [BackendLimits] = [], maxQueue: Int? = nil
+            maxConcurrency: Int = 64, bisectBudget: Int = 32, backends: [BackendLimits] = [], maxQueue: Int? = nil,
+            canary: Canary? = nil
         ) {
+            self.canary = canary
             self.backends = backends
             self.maxQueue = maxQueue.map { max(0, $0) }
             self.maxBatch = max(1, maxBatch)
@@ -124,6 +142,51 @@ public final class BackendPool: Sendable {
     public var healthyBackends: [String] {
         let now = time.now
         return state.withLock { state in backends.indices.filter { state.isHealthy($0, now: now) }.map { backends[$0].name } }
+    }
+
+    /// Names of the backends the consistency guard refused.
+    public var refusedBackends: Set<String> {
+        Set(state.withLock { $0.refused }.map { backends[$0].name })
+    }
+
+    /// Scores the canary pair on each backend in `indices` (all when `nil`) not yet refused; refuses, with an
+    /// error log, each whose score is further than the tolerance from the first healthy backend's. Returns
+    /// whether each checked backend may be used (`false` when refused or its call failed).
+    @discardableResult
+    public func checkCanary(_ indices: [Int]? = nil, logger: Logger) async -> [Int: Bool] {
+        guard let canary = configuration.canary else { return [:] }
+        var verdicts: [Int: Bool] = [:]
+        for index in indices ?? Array(backends.indices) {
+            guard !state.withLock({ $0.refused.contains(index) }) else {
+                verdicts[index] = false
+                continue
+            }
+            let backend = backends[index]
+            let reply: BackendReply
+            do {
+                reply = try await backend.score(query: canary.query, documents: [canary.document], settings: .init(), logger: logger)
+            } catch {
+                logger.warning("canary call failed; backend not checked", metadata: ["rerank.backend": "\(backend.name)", "error.type": "\(error)"])
+                verdicts[index] = false
+                continue
+            }
+            guard let score = reply.scores.first, reply.scores.count == 1 else {
+                verdicts[index] = false
+                continue
+            }
+            let verdict = state.withLock { $0.canaryScored(index, score: score, tolerance: canary.tolerance) }
+            if case .refused(let reference, let difference) = verdict {
+                logger.error("backend REFUSED: its canary score differs from the pool's (another model or normalisation?); it will never be used", metadata: [
+                    "rerank.backend": "\(backend.name)", "rerank.model": "\(model)", "rerank.canary.score": "\(score)",
+                    "rerank.canary.reference": "\(reference)", "rerank.canary.difference": "\(difference)",
+                    "rerank.canary.tolerance": "\(canary.tolerance)",
+                ])
+                verdicts[index] = false
+            } else {
+                verdicts[index] = true
+            }
+        }
+        return verdicts
     }
 
     /// Calls in flight or waiting for a slot, per backend name.
@@ -206,10 +269,12 @@ public final class BackendPool: Sendable {
     @discardableResult
     public func probeEjected(logger: Logger) async -> [String] {
         let now = time.now
-        let ejected = state.withLock { state in backends.indices.filter { !state.isHealthy($0, now: now) } }
+        let ejected = state.withLock { state in backends.indices.filter { !state.isHealthy($0, now: now) && !state.refused.contains($0) } }
         var recovered: [String] = []
         for index in ejected {
             guard let probing = backends[index] as? any HealthProbing, await probing.probe(logger: logger) else { continue }
+            // Re-admitted only if it still scores like the pool (a restarted worker may serve something else now).
+            if configuration.canary != nil, await checkCanary([index], logger: logger)[index] != true { continue }
             let event = state.withLock { $0.succeeded(index) }
             if event != .none {
                 recovered.append(backends[index].name)

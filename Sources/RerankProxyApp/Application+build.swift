@@ -106,7 +106,8 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
                 chunkTimeout: model.backends.map(\.timeout.duration).max() ?? .seconds(30),
                 maxConcurrency: connectionsPerBackend,
                 backends: model.backends.map { BackendPool.BackendLimits(weight: $0.weight, maxConcurrency: $0.maxConcurrency) },
-                maxQueue: model.maxQueue
+                maxQueue: model.maxQueue,
+                canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) }
             ),
             observer: stats
         )
@@ -150,7 +151,10 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     )
     // Read TEI backends' per-call limits before taking traffic (2 s timeout each; retried by the health checker).
     app.beforeServerStarts {
-        for pool in pools { await pool.discoverBatchLimits(logger: logger) }
+        for pool in pools {
+            await pool.discoverBatchLimits(logger: logger)
+            await pool.checkCanary(logger: logger)
+        }
     }
     return app
 }

@@ -111,4 +111,22 @@ import Testing
         #expect(machine.admitted == 4)
         #expect(admit(&machine, 100, nil) == true)
     }
+
+    @Test func aCanaryFarFromTheReferenceRefusesTheBackendForGood() {
+        var machine = Machine(count: 3, ejectAfter: 1, ejectFor: .seconds(10))
+        #expect(machine.canaryScored(0, score: 0.90, tolerance: 1e-3) == .reference)
+        #expect(machine.canaryScored(1, score: 0.9005, tolerance: 1e-3) == .agrees)
+        guard case .refused = machine.canaryScored(2, score: 0.5, tolerance: 1e-3) else {
+            Issue.record("expected a refusal")
+            return
+        }
+        #expect(!machine.isHealthy(2, now: .seconds(100)))
+        #expect(order(&machine, now: .zero).sorted() == [0, 1])
+        // Not even as the last resort when every other backend is ejected.
+        _ = machine.failed(0, now: .zero)
+        _ = machine.failed(1, now: .zero)
+        #expect(order(&machine, now: .seconds(1)).allSatisfy { $0 != 2 })
+        #expect(machine.succeeded(2) == .none)
+        #expect(!machine.isHealthy(2, now: .seconds(100)))
+    }
 }

@@ -106,4 +106,28 @@ import Testing
             }
         }
     }
+
+    @Test func aBackendWhoseCanaryDisagreesIsRefusedAndNeverUsed() async throws {
+        let good = FakeRerankBackend()
+        let other = FakeRerankBackend()
+        other.state.withLock { $0.scoreOffset = 0.1 }   // another normalisation behind the same name
+        try await good.run { urlGood in
+            try await other.run { urlOther in
+                var policy = testPolicy(backends: [
+                    BackendConfig(name: "gpu-a", api: .vllm, url: urlGood, maxBatch: 1), BackendConfig(name: "gpu-b", api: .vllm, url: urlOther, maxBatch: 1),
+                ])
+                policy.models[0].canary = CanaryConfig(query: "capital of france", document: "Paris is the capital of France.", tolerance: 1e-3)
+                try await withProxy(policy) { proxy in
+                    #expect(good.calls == 1)
+                    #expect(other.calls == 1)
+                    let docs = documents(6)
+                    expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs]), query: "q", documents: docs)
+                    #expect(good.calls == 7)
+                    #expect(other.calls == 1)
+                    let backends = try await proxy.stats()["backends"] as? [[String: Any]] ?? []
+                    #expect(backends.map { $0["refused"] as? Bool } == [false, true])
+                }
+            }
+        }
+    }
 }

@@ -67,6 +67,11 @@ import Testing
         #expect(error(head + backend + "        max_concurrency: 0\n")?.contains("models[0].backends[0].max_concurrency") == true)
         #expect(error(head + "    max_queue: -1\n" + backend)?.contains("models[0].max_queue") == true)
         #expect(error(head + backend + "        api: vllm\n") == nil)
+        #expect(error(head + "    canary: { query: q, document: d, tolerance: -1 }\n" + backend)?.contains("models[0].canary.tolerance") == true)
+        #expect(error(head + "    canary: { query: q }\n" + backend)?.contains("models[0].canary.document") == true)
+        #expect(error(head + "    canary: { query: q, document: d, tolerence: 1 }\n" + backend) != nil)
+        let policy = try? PolicyConfig.parse(head + "    canary: { query: q, document: d }\n" + backend)
+        #expect(policy?.models[0].canary?.tolerance == 1e-3)
     }
 
     @Test(arguments: [("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("1.5m", .seconds(90)), ("2h", .seconds(7200)), ("30d", .seconds(2_592_000)), ("0", .zero)])

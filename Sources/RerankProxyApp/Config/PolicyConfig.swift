@@ -218,9 +218,11 @@ public struct ModelConfig: Decodable, Sendable {
     /// Pairs that may wait for a backend slot beyond the in-flight capacity (Σ max_concurrency × max_batch);
     /// past it a request is answered 429 with Retry-After at once.
     public var maxQueue = 20_000
+    /// A pair every backend must score alike (within `tolerance`) at start-up and on re-admission, or be refused.
+    public var canary: CanaryConfig?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, revision, backends
+        case name, revision, backends, canary
         case ejectAfter = "eject_after"
         case ejectFor = "eject_for"
         case maxQueue = "max_queue"
@@ -243,6 +245,7 @@ public struct ModelConfig: Decodable, Sendable {
         ejectAfter = try c.decodeIfPresent(Int.self, forKey: .ejectAfter) ?? ejectAfter
         ejectFor = try c.decodeIfPresent(DurationValue.self, forKey: .ejectFor) ?? ejectFor
         maxQueue = try c.decodeIfPresent(Int.self, forKey: .maxQueue) ?? maxQueue
+        canary = try c.decodeIfPresent(CanaryConfig.self, forKey: .canary)
     }
 
     func validate(path: String) throws(ConfigError) {
@@ -250,6 +253,14 @@ public struct ModelConfig: Decodable, Sendable {
         guard !backends.isEmpty else { throw .invalid(path: "\(path).backends", message: "model \"\(name)\" needs at least one backend") }
         guard ejectAfter >= 1 else { throw .invalid(path: "\(path).eject_after", message: "must be at least 1") }
         guard maxQueue >= 0 else { throw .invalid(path: "\(path).max_queue", message: "must be 0 (no queue beyond capacity) or positive") }
+        if let canary {
+            guard !canary.query.isEmpty, !canary.document.isEmpty else {
+                throw .invalid(path: "\(path).canary", message: "query and document must not be empty")
+            }
+            guard canary.tolerance.isFinite, canary.tolerance >= 0 else {
+                throw .invalid(path: "\(path).canary.tolerance", message: "must be 0 or a positive number")
+            }
+        }
         var names = Set<String>()
         for (i, backend) in backends.enumerated() {
             guard names.insert(backend.name).inserted else {
@@ -266,6 +277,34 @@ public struct ModelConfig: Decodable, Sendable {
                 )
             }
         }
+    }
+}
+
+public struct CanaryConfig: Decodable, Sendable {
+    public var query: String
+    public var document: String
+    public var tolerance = 1e-3
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case query, document, tolerance }
+
+    public init(query: String, document: String, tolerance: Double = 1e-3) {
+        self.query = query
+        self.document = document
+        self.tolerance = tolerance
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let query = try c.decodeExpanded(.query), let document = try c.decodeExpanded(.document) else {
+            throw DecodingError.keyNotFound(
+                c.contains(.query) ? CodingKeys.document : CodingKeys.query,
+                .init(codingPath: decoder.codingPath, debugDescription: "a canary needs a query and a document")
+            )
+        }
+        self.query = query
+        self.document = document
+        tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? tolerance
     }
 }
 

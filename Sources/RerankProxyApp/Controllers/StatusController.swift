@@ -86,7 +86,9 @@ struct StatusController: Sendable {
     }
 
     private func statsResponse() -> Response {
-        let pools = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map { ($0.name, $0.pool.inFlight, $0.pool.admittedPairs) }
+        let pools = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map {
+            ($0.name, $0.pool.inFlight, $0.pool.admittedPairs, $0.pool.refusedBackends)
+        }
         return json(
             encoded(
                 StatsReport(

@@ -28,6 +28,8 @@ struct StatsReport: Encodable {
         var errors: Int
         /// Calls picked for it and not finished (waiting for a slot or in flight).
         var in_flight: Int
+        /// Refused for good by the model's canary check.
+        var refused: Bool
         var latency_ms: Latency
     }
 
@@ -52,7 +54,7 @@ struct StatsReport: Encodable {
 
     init(
         snapshot s: ProxyStats.Snapshot, cache: TieredCache, storeHealth: StoreStatus.Report, inFlight: Int,
-        pools: [(model: String, inFlight: [String: Int], queued: Int)] = []
+        pools: [(model: String, inFlight: [String: Int], queued: Int, refused: Set<String>)] = []
     ) {
         requests = s.requests
         pairs = Pairs(total: s.pairs.total, hits: s.pairs.hits, coalesced: s.pairs.coalesced, forwarded: s.pairs.forwarded, failed: s.pairs.failed)
@@ -70,6 +72,7 @@ struct StatsReport: Encodable {
                 name: backend.name, model: backend.counters.model, requests: backend.counters.requests, pairs: backend.counters.pairs,
                 errors: backend.counters.errors,
                 in_flight: pools.first { $0.model == backend.counters.model }?.inFlight[backend.name] ?? 0,
+                refused: pools.first { $0.model == backend.counters.model }?.refused.contains(backend.name) ?? false,
                 latency_ms: Latency(
                     p50: answered ? Double(histogram.valueAtPercentile(50)) / 1000 : 0,
                     p99: answered ? Double(histogram.valueAtPercentile(99)) / 1000 : 0
