@@ -55,9 +55,12 @@ extension BackendPool {
         private(set) var refused: Set<Int> = []
         /// The canary score of the first backend that answered it; the others must agree within the tolerance.
         private(set) var canaryReference: Double?
+        /// Backends whose canary could not be scored yet (down at start-up): left out like ejected ones until a
+        /// health probe gets their canary scored.
+        private(set) var canaryPending: Set<Int> = []
 
         func isHealthy(_ index: Int, now: Duration) -> Bool {
-            guard !refused.contains(index) else { return false }
+            guard !refused.contains(index), !canaryPending.contains(index) else { return false }
             guard let until = health[index].ejectedUntil else { return true }
             return now >= until
         }
@@ -129,6 +132,7 @@ extension BackendPool {
         /// Records `index`'s canary score; the first one sets the reference, a later one further than
         /// `tolerance` from it refuses the backend permanently.
         mutating func canaryScored(_ index: Int, score: Double, tolerance: Double) -> CanaryVerdict {
+            canaryPending.remove(index)
             guard let reference = canaryReference else {
                 canaryReference = score
                 return .reference
@@ -139,6 +143,11 @@ extension BackendPool {
                 return .refused(reference: reference, difference: difference)
             }
             return .agrees
+        }
+
+        /// Records that `index`'s canary could not be scored: it is left out until it is.
+        mutating func canaryUnchecked(_ index: Int) {
+            canaryPending.insert(index)
         }
 
         // MARK: - Admission (max_queue)

@@ -166,11 +166,13 @@ public final class BackendPool: Sendable {
             do {
                 reply = try await backend.score(query: canary.query, documents: [canary.document], settings: .init(), logger: logger)
             } catch {
-                logger.warning("canary call failed; backend not checked", metadata: ["rerank.backend": "\(backend.name)", "error.type": "\(error)"])
+                state.withLock { $0.canaryUnchecked(index) }
+                logger.warning("canary call failed; backend left out until a health probe gets it checked", metadata: ["rerank.backend": "\(backend.name)", "error.type": "\(error)"])
                 verdicts[index] = false
                 continue
             }
             guard let score = reply.scores.first, reply.scores.count == 1 else {
+                state.withLock { $0.canaryUnchecked(index) }
                 verdicts[index] = false
                 continue
             }
