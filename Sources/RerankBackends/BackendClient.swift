@@ -43,12 +43,17 @@ public enum BackendError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The deadline passed while the call waited for a local connection slot: the proxy's own congestion,
     /// which never counts against the backend's health.
     case localQueueTimeout(backend: String)
+    /// The model's pool already holds more pairs than its in-flight capacity plus `max_queue`: refused at once,
+    /// nothing sent (names the model, not a backend).
+    case overloaded(model: String)
+    /// The client's own deadline (`X-Request-Timeout`) passed before this chunk was sent, so it was not sent.
+    case clientDeadline(model: String)
 
     /// Whether another backend may succeed where this one failed (a 4xx would fail everywhere).
     public var isRetryable: Bool {
         switch self {
         case .timeout, .unreachable, .invalidResponse: true
-        case .localQueueTimeout: false
+        case .localQueueTimeout, .overloaded, .clientDeadline: false
         case .status(_, let code, _): code >= 500 || code == 429 || code == 408
         }
     }
@@ -63,7 +68,7 @@ public enum BackendError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The backend's name.
     public var backend: String {
         switch self {
-        case .timeout(let b), .unreachable(let b, _), .status(let b, _, _), .invalidResponse(let b, _), .localQueueTimeout(let b): b
+        case .timeout(let b), .unreachable(let b, _), .status(let b, _, _), .invalidResponse(let b, _), .localQueueTimeout(let b), .overloaded(let b), .clientDeadline(let b): b
         }
     }
 
@@ -74,6 +79,8 @@ public enum BackendError: Error, CustomStringConvertible, Sendable, Equatable {
         case .status(let b, let code, let message): "backend \"\(b)\" answered \(code): \(message)"
         case .invalidResponse(let b, let reason): "backend \"\(b)\" sent an invalid rerank response: \(reason)"
         case .localQueueTimeout(let b): "no connection to backend \"\(b)\" became free before the deadline (the proxy is overloaded)"
+        case .clientDeadline(let m): "the request's X-Request-Timeout passed before model \"\(m)\" could score it"
+        case .overloaded(let m): "model \"\(m)\" has more pairs queued than its max_queue allows; retry shortly"
         }
     }
 }

@@ -9,8 +9,8 @@ import Synchronization
 /// The operation runs in a task of its own and is cancelled when the deadline wins, so one that ignores
 /// cancellation (a stalled body read) cannot keep the caller waiting: the caller is answered at the deadline.
 /// Cancelling the caller's task counts as the deadline passing.
-enum Deadline {
-    static func race<T: Sendable>(
+public enum Deadline {
+    public static func race<T: Sendable>(
         sleep: @escaping @Sendable () async throws -> Void,
         operation: @escaping @Sendable () async -> T
     ) async -> T? {

@@ -74,9 +74,9 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     let memory = policy.cache.memoryEntries > 0 ? MemoryCacheStore(capacity: policy.cache.memoryEntries, ttlSeconds: ttl) : nil
     let cache = TieredCache(memory: memory, store: store, logger: logger)
 
-    // The pool lets at most this many calls per backend hold a connection and queues the rest itself, so time
+    // The pool lets at most max_concurrency calls per backend hold a connection and queues the rest itself, so time
     // queued for a local connection is never mistaken for a slow backend.
-    let connectionsPerBackend = 64
+    let connectionsPerBackend = policy.models.flatMap(\.backends).map(\.maxConcurrency).max() ?? 64
     let httpClient = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: .init(
@@ -104,7 +104,10 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
                 ejectAfter: model.ejectAfter,
                 ejectFor: model.ejectFor.duration,
                 chunkTimeout: model.backends.map(\.timeout.duration).max() ?? .seconds(30),
-                maxConcurrency: connectionsPerBackend
+                maxConcurrency: connectionsPerBackend,
+                backends: model.backends.map { BackendPool.BackendLimits(weight: $0.weight, maxConcurrency: $0.maxConcurrency) },
+                maxQueue: model.maxQueue,
+                canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) }
             ),
             observer: stats
         )
@@ -153,7 +156,10 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     )
     // Read TEI backends' per-call limits before taking traffic (2 s timeout each; retried by the health checker).
     app.beforeServerStarts {
-        for pool in pools { await pool.discoverBatchLimits(logger: logger) }
+        for pool in pools {
+            await pool.discoverBatchLimits(logger: logger)
+            await pool.checkCanary(logger: logger)
+        }
     }
     return app
 }

@@ -61,11 +61,16 @@ enum ProxyError: Error, HTTPResponseError {
             }
         case .backend(let error, let dialect):
             switch error {
-            case .timeout:
+            case .timeout, .clientDeadline:
                 return Descriptor(status: .gatewayTimeout, type: "GatewayTimeoutError", teiType: "Backend", message: error.description, dialect: dialect)
             case .localQueueTimeout:
                 return Descriptor(
                     status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Overloaded", message: error.description,
+                    dialect: dialect, extraHeaders: [.retryAfter: "1"]
+                )
+            case .overloaded:
+                return Descriptor(
+                    status: .tooManyRequests, type: "TooManyRequestsError", teiType: "Overloaded", message: error.description,
                     dialect: dialect, extraHeaders: [.retryAfter: "1"]
                 )
             default:

@@ -14,6 +14,8 @@ final class FakeBackendClient: BackendClient, HealthProbing, BatchLimitDiscoveri
         var probes = 0
         /// What `/info` would publish; `nil` while the backend cannot answer.
         var batchLimit: Int?
+        /// Added to every score (another normalisation behind the same name).
+        var offset = 0.0
     }
 
     let name: String
@@ -22,12 +24,12 @@ final class FakeBackendClient: BackendClient, HealthProbing, BatchLimitDiscoveri
     init(name: String) { self.name = name }
 
     func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
-        let failing = state.withLock { state in
+        let (failing, offset) = state.withLock { state in
             state.calls.append(documents)
-            return state.failing
+            return (state.failing, state.offset)
         }
         if failing { throw .status(backend: name, code: 503, message: "down") }
-        return BackendReply(scores: documents.map { Double($0.count) }, tokens: documents.count)
+        return BackendReply(scores: documents.map { Double($0.count) + offset }, tokens: documents.count)
     }
 
     func discoverBatchLimit(logger: Logger) async -> Int? {
@@ -105,5 +107,37 @@ final class FakeBackendClient: BackendClient, HealthProbing, BatchLimitDiscoveri
         small.state.withLock { $0.batchLimit = 100 }
         await pool.discoverBatchLimits(logger: logger)
         #expect(pool.effectiveMaxBatch == 3)
+    }
+
+    @Test func aBackendDownAtStartIsLeftOutUntilAProbeGetsItsCanaryChecked() async {
+        let a = FakeBackendClient(name: "a")
+        let b = FakeBackendClient(name: "b")
+        b.state.withLock { $0.failing = true }
+        let canary = BackendPool.Canary(query: "q", document: "doc", tolerance: 1e-3)
+        let pool = BackendPool(model: "m", backends: [a, b], configuration: .init(canary: canary))
+        #expect(await pool.checkCanary(logger: logger) == [0: true, 1: false])
+        #expect(pool.healthyBackends == ["a"])
+
+        // It comes back serving something else: the probe does not re-admit it, and it is refused for good.
+        b.state.withLock { $0.failing = false; $0.offset = 0.5 }
+        #expect(await pool.probeEjected(logger: logger).isEmpty)
+        #expect(pool.refusedBackends == ["b"])
+        #expect(pool.healthyBackends == ["a"])
+        b.state.withLock { $0.offset = 0 }
+        #expect(await pool.probeEjected(logger: logger).isEmpty)
+        _ = await pool.score(query: "q", documents: ["x", "y"], settings: .init(), logger: logger)
+        #expect(b.state.withLock { $0.calls.count } == 2)   // its two canary calls, never a real one
+    }
+
+    @Test func aBackendThatAgreesIsReadmittedByTheProbe() async {
+        let a = FakeBackendClient(name: "a")
+        let b = FakeBackendClient(name: "b")
+        b.state.withLock { $0.failing = true }
+        let pool = BackendPool(model: "m", backends: [a, b], configuration: .init(canary: .init(query: "q", document: "doc", tolerance: 1e-3)))
+        await pool.checkCanary(logger: logger)
+        b.state.withLock { $0.failing = false }
+        _ = await pool.probeEjected(logger: logger)
+        #expect(pool.healthyBackends == ["a", "b"])
+        #expect(pool.refusedBackends.isEmpty)
     }
 }

@@ -33,6 +33,45 @@ import Testing
         #expect(policy.models[0].backends[0].api == .cohere)
         #expect(policy.models[0].backends[0].maxBatch == 64)
         #expect(policy.models[0].backends[0].timeout.duration == .seconds(30))
+        #expect(policy.models[0].backends[0].weight == 1)
+        #expect(policy.models[0].backends[0].maxConcurrency == 64)
+        #expect(policy.models[0].maxQueue == 20_000)
+    }
+
+    @Test func poolKeysAreReadAndShownInTheSummary() throws {
+        let policy = try PolicyConfig.parse(
+            """
+            models:
+              - name: m
+                max_queue: 500
+                backends:
+                  - { name: gpu-a, api: vllm, url: "http://10.0.0.5:8000", weight: 4, max_batch: 256, max_concurrency: 8 }
+                  - { name: gpu-b, api: vllm, url: "http://10.0.0.6:8000" }
+            """
+        )
+        let model = policy.models[0]
+        #expect(model.maxQueue == 500)
+        #expect(model.backends[0].api == .vllm)
+        #expect(model.backends[0].weight == 4)
+        #expect(model.backends[0].maxConcurrency == 8)
+        #expect(model.backends[1].weight == 1)
+        #expect(policy.summary.contains("POST http://10.0.0.5:8000/score"))
+        #expect(policy.summary.contains("weight=4  max_concurrency=8"))
+        #expect(policy.summary.contains("max_queue=500"))
+    }
+
+    @Test func poolKeysAreValidated() {
+        let head = "models:\n  - name: m\n"
+        let backend = "    backends:\n      - name: b\n        url: http://127.0.0.1:8000\n"
+        #expect(error(head + backend + "        weight: 0\n")?.contains("models[0].backends[0].weight") == true)
+        #expect(error(head + backend + "        max_concurrency: 0\n")?.contains("models[0].backends[0].max_concurrency") == true)
+        #expect(error(head + "    max_queue: -1\n" + backend)?.contains("models[0].max_queue") == true)
+        #expect(error(head + backend + "        api: vllm\n") == nil)
+        #expect(error(head + "    canary: { query: q, document: d, tolerance: -1 }\n" + backend)?.contains("models[0].canary.tolerance") == true)
+        #expect(error(head + "    canary: { query: q }\n" + backend)?.contains("models[0].canary.document") == true)
+        #expect(error(head + "    canary: { query: q, document: d, tolerence: 1 }\n" + backend) != nil)
+        let policy = try? PolicyConfig.parse(head + "    canary: { query: q, document: d }\n" + backend)
+        #expect(policy?.models[0].canary?.tolerance == 1e-3)
     }
 
     @Test(arguments: [("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("1.5m", .seconds(90)), ("2h", .seconds(7200)), ("30d", .seconds(2_592_000)), ("0", .zero)])

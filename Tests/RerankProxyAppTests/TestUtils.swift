@@ -52,8 +52,9 @@ struct ProxyClient: Sendable {
     struct Reply: Sendable {
         var status: Int
         var body: Data
-        var headers: [(name: String, value: String)] = []
-        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+        /// Response headers, names lowercased.
+        var headers: [String: String] = [:]
+        func header(_ name: String) -> String? { headers[name.lowercased()] }
         var json: Any? { try? JSONSerialization.jsonObject(with: body) }
         var object: [String: Any] { json as? [String: Any] ?? [:] }
     }
@@ -89,7 +90,9 @@ struct ProxyClient: Sendable {
     private func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> Reply {
         let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 64 << 20)
-        return Reply(status: Int(response.status.code), body: Data(buffer: body), headers: response.headers.map { ($0.name, $0.value) })
+        var headers: [String: String] = [:]
+        for field in response.headers { headers[field.name.lowercased()] = field.value }
+        return Reply(status: Int(response.status.code), body: Data(buffer: body), headers: headers)
     }
 
     /// `/v1/stats` as a dictionary.

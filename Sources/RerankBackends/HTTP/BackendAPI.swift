@@ -7,11 +7,15 @@ public enum BackendAPI: String, Sendable, CaseIterable {
     case cohere
     /// `POST {url}/rerank` with `texts` (HuggingFace TEI, the local ONNX worker).
     case tei
+    /// `POST {url}/score` with equal-length `text_1` (queries) and `text_2` (documents) lists, answered by
+    /// index (vLLM's pairwise score API), so pairs of different queries can share one call.
+    case vllm
 
     public var defaultPath: String {
         switch self {
         case .cohere: "/v1/rerank"
         case .tei: "/rerank"
+        case .vllm: "/score"
         }
     }
 
@@ -22,6 +26,9 @@ public enum BackendAPI: String, Sendable, CaseIterable {
     /// - cohere (vLLM, Infinity, Jina, Cohere): `raw_scores` (as `use_activation: false`) and
     ///   `truncate_prompt_tokens` are forwarded. `truncate: false` is vLLM's own behaviour and is dropped;
     ///   `truncate: true` is refused (send `truncate_prompt_tokens` instead). `truncation_direction` is dropped.
+    /// - vllm (`/score`): like cohere: `raw_scores` is sent as `use_activation: false` (raw logits) and
+    ///   `truncate_prompt_tokens` as is; `truncate: true` is refused, `truncate: false` and
+    ///   `truncation_direction` are dropped.
     /// - tei: `raw_scores`, `truncate` and `truncation_direction` are forwarded (the direction is dropped with
     ///   `truncate: false`, where TEI ignores it); `truncate_prompt_tokens` is refused.
     /// - Cohere v2's `max_tokens_per_doc` is accepted and ignored by both: the cross-encoder truncates to its
@@ -29,10 +36,10 @@ public enum BackendAPI: String, Sendable, CaseIterable {
     public func honoured(_ settings: ScoreSettings, maxTokensPerDoc: Int? = nil) throws(RequestError) -> ScoreSettings {
         var honoured = settings
         switch self {
-        case .cohere:
+        case .cohere, .vllm:
             if settings.truncate == true {
                 throw .invalid(
-                    "truncate: true cannot be honoured by this model's backends (api: cohere); send truncate_prompt_tokens instead",
+                    "truncate: true cannot be honoured by this model's backends (api: \(rawValue)); send truncate_prompt_tokens instead",
                     param: "truncate"
                 )
             }
@@ -64,6 +71,16 @@ public enum BackendAPI: String, Sendable, CaseIterable {
             w.raw("{\"query\":")
             w.string(query)
             w.raw(",\"texts\":[")
+        case .vllm:
+            // One query per document (N:N), not vLLM's 1:N broadcast: the same shape carries pairs of several queries.
+            w.raw("{\"model\":")
+            w.string(model)
+            w.raw(",\"text_1\":[")
+            for i in documents.indices {
+                if i > 0 { w.byte(UInt8(ascii: ",")) }
+                w.string(query)
+            }
+            w.raw("],\"text_2\":[")
         }
         for (i, document) in documents.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
@@ -74,6 +91,12 @@ public enum BackendAPI: String, Sendable, CaseIterable {
         case .cohere:
             w.raw(",\"return_documents\":false")
             if settings.rawScores { w.raw(",\"raw_scores\":true,\"use_activation\":false") }
+            if let tokens = settings.truncatePromptTokens {
+                w.raw(",\"truncate_prompt_tokens\":")
+                w.int(tokens)
+            }
+        case .vllm:
+            if settings.rawScores { w.raw(",\"use_activation\":false") }
             if let tokens = settings.truncatePromptTokens {
                 w.raw(",\"truncate_prompt_tokens\":")
                 w.int(tokens)
@@ -107,6 +130,15 @@ public enum BackendAPI: String, Sendable, CaseIterable {
         var usage: Usage?
     }
 
+    private struct ScoreResponse: Decodable {
+        struct Item: Decodable {
+            var index: Int
+            var score: Double
+        }
+        var data: [Item]
+        var usage: CohereResponse.Usage?
+    }
+
     private struct TEIItem: Decodable {
         var index: Int
         var score: Double
@@ -121,6 +153,10 @@ public enum BackendAPI: String, Sendable, CaseIterable {
             case .cohere:
                 let response = try JSONDecoder().decode(CohereResponse.self, from: body)
                 items = response.results.map { ($0.index, $0.relevance_score) }
+                tokens = response.usage?.total_tokens ?? response.usage?.prompt_tokens ?? 0
+            case .vllm:
+                let response = try JSONDecoder().decode(ScoreResponse.self, from: body)
+                items = response.data.map { ($0.index, $0.score) }
                 tokens = response.usage?.total_tokens ?? response.usage?.prompt_tokens ?? 0
             case .tei:
                 items = try JSONDecoder().decode([TEIItem].self, from: body).map { ($0.index, $0.score) }

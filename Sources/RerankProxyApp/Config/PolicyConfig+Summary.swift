@@ -13,10 +13,12 @@ extension PolicyConfig {
         lines.append("models:")
         for (i, model) in models.enumerated() {
             let revision = model.revision.isEmpty ? "" : "  revision=\(model.revision)"
-            lines.append("  - \(model.name)\(i == 0 ? "  (default)" : "")\(revision)  eject_after=\(model.ejectAfter)  eject_for=\(model.ejectFor)")
+            lines.append("  - \(model.name)\(i == 0 ? "  (default)" : "")\(revision)  eject_after=\(model.ejectAfter)  eject_for=\(model.ejectFor)  max_queue=\(model.maxQueue)")
+            if let canary = model.canary { lines.append("      canary: tolerance=\(canary.tolerance)") }
             for backend in model.backends {
                 let endpoint = backend.url.trimmingSuffix("/") + (backend.path ?? backend.api.defaultPath)
                 var line = "      \(backend.name): api=\(backend.api.rawValue)  POST \(endpoint)  max_batch=\(backend.maxBatch)  timeout=\(backend.timeout)"
+                    + "  weight=\(backend.weight)  max_concurrency=\(backend.maxConcurrency)"
                 if let served = backend.model { line += "  model=\(served)" }
                 if let key = backend.apiKey, !key.isEmpty { line += "  api_key=***" }
                 lines.append(line)

@@ -219,11 +219,17 @@ public struct ModelConfig: Decodable, Sendable {
     /// Consecutive retryable failures before a backend is left out for `eject_for`.
     public var ejectAfter = 3
     public var ejectFor = DurationValue(.seconds(10), text: "10s")
+    /// Pairs that may wait for a backend slot beyond the in-flight capacity (Σ max_concurrency × max_batch);
+    /// past it a request is answered 429 with Retry-After at once.
+    public var maxQueue = 20_000
+    /// A pair every backend must score alike (within `tolerance`) at start-up and on re-admission, or be refused.
+    public var canary: CanaryConfig?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, revision, backends
+        case name, revision, backends, canary
         case ejectAfter = "eject_after"
         case ejectFor = "eject_for"
+        case maxQueue = "max_queue"
     }
 
     public init(name: String, backends: [BackendConfig]) {
@@ -242,12 +248,23 @@ public struct ModelConfig: Decodable, Sendable {
         backends = try c.decodeIfPresent([BackendConfig].self, forKey: .backends) ?? []
         ejectAfter = try c.decodeIfPresent(Int.self, forKey: .ejectAfter) ?? ejectAfter
         ejectFor = try c.decodeIfPresent(DurationValue.self, forKey: .ejectFor) ?? ejectFor
+        maxQueue = try c.decodeIfPresent(Int.self, forKey: .maxQueue) ?? maxQueue
+        canary = try c.decodeIfPresent(CanaryConfig.self, forKey: .canary)
     }
 
     func validate(path: String) throws(ConfigError) {
         guard !name.isEmpty else { throw .invalid(path: "\(path).name", message: "must not be empty") }
         guard !backends.isEmpty else { throw .invalid(path: "\(path).backends", message: "model \"\(name)\" needs at least one backend") }
         guard ejectAfter >= 1 else { throw .invalid(path: "\(path).eject_after", message: "must be at least 1") }
+        guard maxQueue >= 0 else { throw .invalid(path: "\(path).max_queue", message: "must be 0 (no queue beyond capacity) or positive") }
+        if let canary {
+            guard !canary.query.isEmpty, !canary.document.isEmpty else {
+                throw .invalid(path: "\(path).canary", message: "query and document must not be empty")
+            }
+            guard canary.tolerance.isFinite, canary.tolerance >= 0 else {
+                throw .invalid(path: "\(path).canary.tolerance", message: "must be 0 or a positive number")
+            }
+        }
         var names = Set<String>()
         for (i, backend) in backends.enumerated() {
             guard names.insert(backend.name).inserted else {
@@ -267,6 +284,34 @@ public struct ModelConfig: Decodable, Sendable {
     }
 }
 
+public struct CanaryConfig: Decodable, Sendable {
+    public var query: String
+    public var document: String
+    public var tolerance = 1e-3
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case query, document, tolerance }
+
+    public init(query: String, document: String, tolerance: Double = 1e-3) {
+        self.query = query
+        self.document = document
+        self.tolerance = tolerance
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let query = try c.decodeExpanded(.query), let document = try c.decodeExpanded(.document) else {
+            throw DecodingError.keyNotFound(
+                c.contains(.query) ? CodingKeys.document : CodingKeys.query,
+                .init(codingPath: decoder.codingPath, debugDescription: "a canary needs a query and a document")
+            )
+        }
+        self.query = query
+        self.document = document
+        tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? tolerance
+    }
+}
+
 public struct BackendConfig: Decodable, Sendable {
     public var name: String
     public var api: BackendAPI = .cohere
@@ -279,12 +324,17 @@ public struct BackendConfig: Decodable, Sendable {
     public var timeout = DurationValue(.seconds(30), text: "30s")
     /// GET path probed while the backend is ejected; 2xx brings it back.
     public var healthPath = "/health"
+    /// Relative capacity for balancing: chunks go to the backend with the fewest outstanding pairs per weight.
+    public var weight = 1
+    /// Calls in flight to this backend at once; more wait in the proxy (and count toward the model's max_queue).
+    public var maxConcurrency = 64
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, api, url, path, model, timeout
+        case name, api, url, path, model, timeout, weight
         case apiKey = "api_key"
         case maxBatch = "max_batch"
         case healthPath = "health_path"
+        case maxConcurrency = "max_concurrency"
     }
 
     public init(name: String, api: BackendAPI = .cohere, url: String, maxBatch: Int = 64, timeout: Duration = .seconds(30)) {
@@ -321,6 +371,8 @@ public struct BackendConfig: Decodable, Sendable {
         maxBatch = try c.decodeIfPresent(Int.self, forKey: .maxBatch) ?? maxBatch
         timeout = try c.decodeIfPresent(DurationValue.self, forKey: .timeout) ?? timeout
         healthPath = try c.decodeExpanded(.healthPath) ?? healthPath
+        weight = try c.decodeIfPresent(Int.self, forKey: .weight) ?? weight
+        maxConcurrency = try c.decodeIfPresent(Int.self, forKey: .maxConcurrency) ?? maxConcurrency
     }
 
     func validate(path: String) throws(ConfigError) {
@@ -336,6 +388,8 @@ public struct BackendConfig: Decodable, Sendable {
         guard healthPath.hasPrefix("/") else { throw .invalid(path: "\(path).health_path", message: "must start with /") }
         guard maxBatch > 0 else { throw .invalid(path: "\(path).max_batch", message: "must be positive") }
         guard timeout.duration > .zero else { throw .invalid(path: "\(path).timeout", message: "must be positive") }
+        guard (1...1000).contains(weight) else { throw .invalid(path: "\(path).weight", message: "must be between 1 and 1000") }
+        guard (1...4096).contains(maxConcurrency) else { throw .invalid(path: "\(path).max_concurrency", message: "must be between 1 and 4096") }
     }
 }
 

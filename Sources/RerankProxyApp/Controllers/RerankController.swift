@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import RerankCore
@@ -28,9 +29,15 @@ struct RerankController: Sendable {
         if let encoding = Self.unsupportedEncoding(request.headers) {
             throw ProxyError.request(.unsupportedEncoding(encoding), defaultDialect)
         }
+        let timeout: Duration?
+        do {
+            timeout = try Self.requestTimeout(request.headers)
+        } catch {
+            throw ProxyError.request(error, defaultDialect)
+        }
         do {
             return try await bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
-                try await handle(buffer, context, route: route, explain: explain, client: client)
+                try await handle(buffer, context, route: route, explain: explain, client: client, timeout: timeout)
             }
         } catch BodyBudget.Refusal.tooLarge {
             throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), defaultDialect)
@@ -50,6 +57,16 @@ struct RerankController: Sendable {
         }
         return nil
     }
+
+    /// The client's deadline from `X-Request-Timeout` (seconds, e.g. `0.5`); `nil` when absent.
+    static func requestTimeout(_ headers: HTTPFields) throws(RequestError) -> Duration? {
+        guard let name = HTTPField.Name("X-Request-Timeout"), let text = headers[name] else { return nil }
+        guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+            throw .invalid("X-Request-Timeout must be a positive number of seconds (e.g. 0.5)", param: "X-Request-Timeout")
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+    }
+
 
     /// Where a response's scores came from, over the request's unique pairs: `hits=18; coalesced=0; forwarded=2`.
     static let cacheHeader = HTTPFields.Element.Name("X-Rerank-Cache")!
@@ -77,7 +94,7 @@ struct RerankController: Sendable {
     static let xAPIKeyHeader = HTTPFields.Element.Name("X-API-Key")!
 
     private func handle(
-        _ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute, explain: Bool, client: KeyRing.Client?
+        _ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute, explain: Bool, client: KeyRing.Client?, timeout: Duration?
     ) async throws -> Response {
         // One bounded pass: the document count is checked before any document is decoded, nesting depth is
         // capped, and the dialect of an error is known without parsing the body a second time.
@@ -96,7 +113,7 @@ struct RerankController: Sendable {
                 throw ProxyError.forbidden(model: model, rerank.dialect)
             }
         }
-        let result = try await pipeline.rerank(rerank, namespace: client?.namespace, logger: context.logger)
+        let result = try await pipeline.rerank(rerank, namespace: client?.namespace, timeout: timeout, logger: context.logger)
         if let client { keyStats.served(client.name, tally: result.tally) }
         let bytes = ResponseRenderer.render(result, for: rerank, explain: explain)
         return Response(

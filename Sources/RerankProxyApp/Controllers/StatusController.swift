@@ -107,9 +107,16 @@ struct StatusController: Sendable {
     }
 
     private func statsResponse() -> Response {
-        json(encoded(StatsReport(
-            snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount,
-            keys: keyRing.isEnabled ? keyStats.snapshot : nil
-        )))
+        let pools = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map {
+            ($0.name, $0.pool.inFlight, $0.pool.admittedPairs, $0.pool.refusedBackends)
+        }
+        return json(
+            encoded(
+                StatsReport(
+                    snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount,
+                    pools: pools, keys: keyRing.isEnabled ? keyStats.snapshot : nil
+                )
+            )
+        )
     }
 }

@@ -44,7 +44,23 @@ final class RerankPipeline: Sendable {
     /// - Throws: ``ProxyError`` for an unknown model, a setting the model's backends cannot honour, a
     ///   document a backend refused (4xx), or when no backend could score the misses (5xx).
     /// - Parameter namespace: the tenant's name when its API key isolates its cache; part of every key and flight.
-    func rerank(_ request: RerankRequest, namespace: String? = nil, logger: Logger) async throws(ProxyError) -> RerankResult {
+    ///
+    /// With a client `timeout` (`X-Request-Timeout`), the request answers 504 when it passes; chunks of its
+    /// misses not yet sent are not sent, while calls already sent complete and are cached for the others.
+    func rerank(_ request: RerankRequest, namespace: String? = nil, timeout: Duration? = nil, logger: Logger) async throws(ProxyError) -> RerankResult {
+        guard let timeout else { return try await rerank(request, namespace: namespace, sendWithin: nil, logger: logger) }
+        let answer = await Deadline.race(sleep: { try await Task.sleep(for: timeout) }) { () -> Result<RerankResult, ProxyError> in
+            do throws(ProxyError) {
+                return .success(try await self.rerank(request, namespace: namespace, sendWithin: timeout, logger: logger))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard let answer else { throw .backend(.clientDeadline(model: request.model ?? defaultModel), request.dialect) }
+        return try answer.get()
+    }
+
+    private func rerank(_ request: RerankRequest, namespace: String?, sendWithin: Duration?, logger: Logger) async throws(ProxyError) -> RerankResult {
         let model: ModelRuntime
         let settings: ScoreSettings
         do {
@@ -67,7 +83,9 @@ final class RerankPipeline: Sendable {
             toClaim = []
             if let flight = claim.flight {
                 let texts = flight.keys.map { request.texts[pairs.firstIndex[pairs.slot(of: $0)]] }
-                let led = await lead(flight, model: model, query: request.query, texts: texts, settings: settings, logger: logger)
+                let led = await lead(
+                    flight, model: model, query: request.query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger
+                )
                 plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, remote: led.remote, tokens: led.tokens)
             }
             for (flight, keys) in claim.joined {
@@ -128,6 +146,7 @@ final class RerankPipeline: Sendable {
         query: String,
         texts: [String],
         settings: ScoreSettings,
+        sendWithin: Duration?,
         logger: Logger
     ) async -> Led {
         let cache = self.cache
@@ -162,11 +181,11 @@ final class RerankPipeline: Sendable {
                     theirs = zip(toSend, owned).filter { !$0.1 }.map(\.0)
                 }
                 if theirs.isEmpty {
-                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
                 } else if let leases = self.leases {
                     let deadline = ContinuousClock.now + model.pool.configuration.chunkTimeout
                     async let others = leases.wait(for: theirs.map { flight.keys[$0] }, until: deadline)
-                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
                     waited = await others
                 } else {
                     scored = Scored()
@@ -184,7 +203,7 @@ final class RerankPipeline: Sendable {
                 }
                 cache.remember(fetched)
                 if !orphans.isEmpty {
-                    let more = await score(orphans, flight: flight, model: model, query: query, texts: texts, settings: settings, logger: logger)
+                    let more = await score(orphans, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
                     scored.merge(more)
                 }
                 tokens = scored.tokens
@@ -218,11 +237,13 @@ final class RerankPipeline: Sendable {
     /// Scores the flight's keys at `positions` on the model's pool.
     private func score(
         _ positions: [Int], flight: Coalescer<CacheKey, Double>.Flight, model: ModelRuntime, query: String, texts: [String],
-        settings: ScoreSettings, logger: Logger
+        settings: ScoreSettings, sendWithin: Duration?, logger: Logger
     ) async -> Scored {
         var scored = Scored()
         guard !positions.isEmpty else { return scored }
-        let outcome = await model.pool.score(query: query, documents: positions.map { texts[$0] }, settings: settings, logger: logger)
+        let outcome = await model.pool.score(
+            query: query, documents: positions.map { texts[$0] }, settings: settings, sendWithin: sendWithin, logger: logger
+        )
         scored.tokens = outcome.tokens
         var logged = false
         for (offset, n) in positions.enumerated() {

@@ -31,6 +31,8 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         var droppedWrites = 0
         var backends: [String: BackendCounters] = [:]
         var backendOrder: [String] = []
+        /// Calls refused at once per model because its queue was full.
+        var shed: [String: Int] = [:]
     }
 
     /// The metric objects, created once (swift-metrics looks factories up on creation).
@@ -131,6 +133,11 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         }
     }
 
+    func shed(model: String, pairs: Int) {
+        counters.withLock { $0.shed[model, default: 0] += 1 }
+        Counter(label: "rerank_shed_requests_total", dimensions: [("model", model)]).increment()
+    }
+
     func cacheWritesDropped(tier: String, count: Int) {
         counters.withLock { $0.droppedWrites += count }
         metrics.droppedWrites.increment(by: count)
@@ -142,6 +149,7 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         var storeErrors: Int
         var droppedWrites: Int
         var backends: [(name: String, counters: BackendCounters)]
+        var shed: [String: Int]
         var uptime: TimeInterval
     }
 
@@ -155,6 +163,7 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
                 backends: c.backendOrder.compactMap { key in
                     c.backends[key].map { (String(key.split(separator: "\u{0}", maxSplits: 1).last ?? ""), $0) }
                 },
+                shed: c.shed,
                 uptime: Date().timeIntervalSince(started)
             )
         }

@@ -26,7 +26,19 @@ struct StatsReport: Encodable {
         var requests: Int
         var pairs: Int
         var errors: Int
+        /// Calls picked for it and not finished (waiting for a slot or in flight).
+        var in_flight: Int
+        /// Refused for good by the model's canary check.
+        var refused: Bool
         var latency_ms: Latency
+    }
+
+    struct Model: Encodable {
+        var name: String
+        /// Requests refused with 429 because the model's queue was full (`max_queue`).
+        var shed: Int
+        /// Pairs admitted to the pool now (waiting for a slot or in flight).
+        var queued_pairs: Int
     }
 
     var requests: Int
@@ -39,9 +51,13 @@ struct StatsReport: Encodable {
     var backends: [Backend]
     /// Per API key (with `unknown` for refused secrets), when keys are configured.
     var keys: [String: KeyStats.Counters]?
+    var models: [Model]
     var uptime_seconds: Double
 
-    init(snapshot s: ProxyStats.Snapshot, cache: TieredCache, storeHealth: StoreStatus.Report, inFlight: Int, keys: [String: KeyStats.Counters]? = nil) {
+    init(
+        snapshot s: ProxyStats.Snapshot, cache: TieredCache, storeHealth: StoreStatus.Report, inFlight: Int,
+        pools: [(model: String, inFlight: [String: Int], queued: Int, refused: Set<String>)] = [], keys: [String: KeyStats.Counters]? = nil
+    ) {
         self.keys = keys
         requests = s.requests
         pairs = Pairs(total: s.pairs.total, hits: s.pairs.hits, coalesced: s.pairs.coalesced, forwarded: s.pairs.forwarded, failed: s.pairs.failed)
@@ -58,12 +74,15 @@ struct StatsReport: Encodable {
             return Backend(
                 name: backend.name, model: backend.counters.model, requests: backend.counters.requests, pairs: backend.counters.pairs,
                 errors: backend.counters.errors,
+                in_flight: pools.first { $0.model == backend.counters.model }?.inFlight[backend.name] ?? 0,
+                refused: pools.first { $0.model == backend.counters.model }?.refused.contains(backend.name) ?? false,
                 latency_ms: Latency(
                     p50: answered ? Double(histogram.valueAtPercentile(50)) / 1000 : 0,
                     p99: answered ? Double(histogram.valueAtPercentile(99)) / 1000 : 0
                 )
             )
         }
+        models = pools.map { Model(name: $0.model, shed: s.shed[$0.model] ?? 0, queued_pairs: $0.queued) }
         uptime_seconds = (s.uptime * 1000).rounded() / 1000
     }
 }

@@ -5,8 +5,8 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-/// An in-process reranker over real HTTP, speaking the cohere (`/v1/rerank`, `/rerank` with documents)
-/// and TEI (`/rerank` with texts) formats. Its scores are a pure function of (query, document), so tests
+/// An in-process reranker over real HTTP, speaking the cohere (`/v1/rerank`, `/rerank` with documents),
+/// TEI (`/rerank` with texts) and vLLM score (`/score` with `text_1`/`text_2`) formats. Its scores are a pure function of (query, document), so tests
 /// know every exact answer; it counts what it receives and can be told to fail or be slow.
 final class FakeRerankBackend: Sendable {
     struct State {
@@ -23,6 +23,11 @@ final class FakeRerankBackend: Sendable {
         var stallBody = false
         /// Refuses (422, like TEI for an over-long input) any call holding a document with this prefix.
         var refusePrefix: String?
+        /// Added to every score (a backend serving another model or normalisation behind the same name).
+        var scoreOffset = 0.0
+        /// vLLM `/score` requests seen, and whether one sent `use_activation: false`.
+        var scoreCalls = 0
+        var sawUseActivationFalse = false
     }
 
     let state = Mutex(State())
@@ -51,17 +56,22 @@ final class FakeRerankBackend: Sendable {
     private func respond(_ request: Request) async throws -> Response {
         let buffer = try await request.body.collect(upTo: 64 << 20)
         let object = try JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] ?? [:]
-        let query = object["query"] as? String ?? ""
+        let isScore = object["text_2"] != nil
         let isTEI = object["texts"] != nil
-        let documents = (object["texts"] ?? object["documents"]) as? [String] ?? []
-        let raw = (object["raw_scores"] as? Bool) ?? false
-        let (failStatus, delay, refusePrefix, stall) = state.withLock { state in
+        let documents = (object["texts"] ?? object["documents"] ?? object["text_2"]) as? [String] ?? []
+        // vLLM pairs text_1[i] with text_2[i], or broadcasts a single text_1.
+        let text1 = object["text_1"] as? [String] ?? (object["text_1"] as? String).map { Array(repeating: $0, count: documents.count) }
+        let queries = text1 ?? Array(repeating: object["query"] as? String ?? "", count: documents.count)
+        let raw = (object["raw_scores"] as? Bool) ?? (object["use_activation"] as? Bool).map { !$0 } ?? false
+        let (failStatus, delay, refusePrefix, stall, offset) = state.withLock { state in
             state.calls += 1
+            if isScore { state.scoreCalls += 1 }
+            if object["use_activation"] as? Bool == false { state.sawUseActivationFalse = true }
             state.pairs += documents.count
             state.documents += documents
             if object["top_n"] != nil { state.sawTopN = true }
             if raw { state.sawRawScores = true }
-            return (state.failStatus, state.delay, state.refusePrefix, state.stallBody)
+            return (state.failStatus, state.delay, state.refusePrefix, state.stallBody, state.scoreOffset)
         }
         if delay > .zero { try await Task.sleep(for: delay) }
         if let refusePrefix, documents.contains(where: { $0.hasPrefix(refusePrefix) }) {
@@ -74,12 +84,25 @@ final class FakeRerankBackend: Sendable {
             let body = #"{"error":{"message":"injected failure","type":"InternalServerError"}}"#
             return Response(status: .init(code: failStatus), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
         }
-        let scored = documents.enumerated().map { (index: $0.offset, score: Self.score(query: query, document: $0.element, raw: raw)) }
-            .sorted { $0.score > $1.score }
-        let json: Any = isTEI
-            ? scored.map { ["index": $0.index, "score": $0.score] as [String: Any] }
-            : ["id": "fake", "model": object["model"] ?? "", "results": scored.map { ["index": $0.index, "relevance_score": $0.score] as [String: Any] },
-               "usage": ["total_tokens": documents.count * 3]] as [String: Any]
+        if isScore, queries.count != documents.count {
+            let body = #"{"error":{"message":"Input lengths must be either 1:1, 1:N or N:N","type":"BadRequestError"}}"#
+            return Response(status: .badRequest, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        let scored = documents.enumerated().map {
+            (index: $0.offset, score: Self.score(query: queries[$0.offset], document: $0.element, raw: raw) + offset)
+        }
+        .sorted { isScore ? $0.index < $1.index : $0.score > $1.score }
+        let json: Any
+        if isScore {
+            json = ["id": "score-fake", "object": "list", "created": 0, "model": object["model"] ?? "",
+                    "data": scored.map { ["index": $0.index, "object": "score", "score": $0.score] as [String: Any] },
+                    "usage": ["prompt_tokens": documents.count * 3, "total_tokens": documents.count * 3, "completion_tokens": 0]] as [String: Any]
+        } else if isTEI {
+            json = scored.map { ["index": $0.index, "score": $0.score] as [String: Any] }
+        } else {
+            json = ["id": "fake", "model": object["model"] ?? "", "results": scored.map { ["index": $0.index, "relevance_score": $0.score] as [String: Any] },
+                    "usage": ["total_tokens": documents.count * 3]] as [String: Any]
+        }
         let data = try JSONSerialization.data(withJSONObject: json)
         if stall {
             // The head goes out at once; the body waits until the test lets it go.
@@ -97,6 +120,7 @@ final class FakeRerankBackend: Sendable {
         let router = Router()
         router.post("/v1/rerank") { request, _ in try await self.respond(request) }
         router.post("/rerank") { request, _ in try await self.respond(request) }
+        router.post("/score") { request, _ in try await self.respond(request) }
         router.get("/info") { _, _ in
             guard let limit = self.state.withLock({ $0.infoBatchLimit }) else { return Response(status: .notFound) }
             return Response(
