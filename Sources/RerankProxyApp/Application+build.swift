@@ -69,6 +69,26 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
             logger.error("running without the SQLite cache store: it cannot be opened", metadata: ["error.type": "\(error)"])
             storeStartup = .off(reason: error.description)
         }
+    } else if policy.cache.store == .redis {
+        // Lazy: nothing connects until the first lookup or flush, so a Redis that is down at startup is reported
+        // in /readyz (degraded) instead of stopping the proxy. `redis.leases` is the cross-replica PairLeases.
+        let config = policy.cache.redis
+        do {
+            let redis = try RedisCacheStore(
+                configuration: .init(
+                    url: config.url, prefix: config.prefix, poolSize: config.poolSize, timeout: config.timeout.duration,
+                    ttl: policy.cache.ttl.duration, lease: config.lease.duration
+                ),
+                logger: logger,
+                observer: stats
+            )
+            services.append(RedisCacheWriter(store: redis, logger: logger))
+            store = redis
+            storeStartup = .opened(movedAside: nil)
+        } catch {
+            logger.error("running without the Redis cache store: bad configuration", metadata: ["error.type": "\(error)"])
+            storeStartup = .off(reason: error.description)
+        }
     }
     let storeStatus = StoreStatus(name: policy.cache.store.rawValue, startup: storeStartup, store: store)
     let memory = policy.cache.memoryEntries > 0 ? MemoryCacheStore(capacity: policy.cache.memoryEntries, ttlSeconds: ttl) : nil
