@@ -50,8 +50,11 @@ final class RedisServerProcess: @unchecked Sendable {
 
     var url: String { "redis://127.0.0.1:\(port)/0" }
 
-    init() throws {
+    let extraArguments: [String]
+
+    init(extraArguments: [String] = []) throws {
         port = Int.random(in: 20_000..<40_000)
+        self.extraArguments = extraArguments
         try start()
     }
 
@@ -60,7 +63,7 @@ final class RedisServerProcess: @unchecked Sendable {
     func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: redisServerPath ?? "/usr/bin/redis-server")
-        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
