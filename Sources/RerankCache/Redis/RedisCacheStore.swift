@@ -114,7 +114,9 @@ public final class RedisCacheStore: CacheStore {
     }
 
     /// Queued scores first, then one `MGET` for the rest. Never throws: Redis down, slow or answering
-    /// garbage gives misses, counted through ``CacheStoreObserver/cacheStoreErrors(tier:count:)``.
+    /// garbage gives misses, counted through ``CacheStoreObserver/cacheStoreErrors(tier:count:)`` (so
+    /// ``TieredCache`` does not log a warning per request; the pool logs each down/up change once).
+    /// A Redis hit's `storedAt` is now: Redis keeps only the score and expires the key by its own TTL.
     public func lookup(_ keys: [CacheKey]) async throws(CacheError) -> [CachedScore?] {
         var results = [CachedScore?](repeating: nil, count: keys.count)
         var missing: [Int] = []
