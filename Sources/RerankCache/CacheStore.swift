@@ -50,6 +50,13 @@ public enum CacheStoreHealth: Sendable, Equatable {
 public protocol CacheStoreObserver: Sendable {
     /// `count` scores were not queued for writing because the write queue was full.
     func cacheWritesDropped(tier: String, count: Int)
+    /// `count` lookups of a store that answers misses instead of throwing (Redis down, slow, or holding a
+    /// value that is not a score) failed.
+    func cacheStoreErrors(tier: String, count: Int)
+}
+
+extension CacheStoreObserver {
+    public func cacheStoreErrors(tier: String, count: Int) {}
 }
 
 /// Why a cache tier could not answer.

@@ -21,4 +21,14 @@ public protocol PairLeases: Sendable {
     func wait(for keys: [CacheKey], until deadline: ContinuousClock.Instant) async -> [Double?]
     /// Gives up this replica's leases early (after its scores are stored).
     func release(_ keys: [CacheKey]) async
+    /// Stores `scores` where every replica sees them, then gives up the leases of `keys`: a waiter never sees
+    /// a lease gone before its score is there. The default only releases (for stores whose `save` is
+    /// already visible to every waiter).
+    func release(_ keys: [CacheKey], storing scores: [(key: CacheKey, score: Double)]) async
+}
+
+extension PairLeases {
+    public func release(_ keys: [CacheKey], storing scores: [(key: CacheKey, score: Double)]) async {
+        await release(keys)
+    }
 }

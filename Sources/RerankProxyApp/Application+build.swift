@@ -69,6 +69,26 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
             logger.error("running without the SQLite cache store: it cannot be opened", metadata: ["error.type": "\(error)"])
             storeStartup = .off(reason: error.description)
         }
+    } else if policy.cache.store == .redis {
+        // Lazy: nothing connects until the first lookup or flush, so a Redis that is down at startup is reported
+        // in /readyz (degraded) instead of stopping the proxy. `redis.leases` is the cross-replica PairLeases.
+        let config = policy.cache.redis
+        do {
+            let redis = try RedisCacheStore(
+                configuration: .init(
+                    url: config.url, prefix: config.prefix, poolSize: config.poolSize, timeout: config.timeout.duration,
+                    ttl: policy.cache.ttl.duration, lease: config.lease.duration
+                ),
+                logger: logger,
+                observer: stats
+            )
+            services.append(RedisCacheWriter(store: redis, logger: logger))
+            store = redis
+            storeStartup = .opened(movedAside: nil)
+        } catch {
+            logger.error("running without the Redis cache store: bad configuration", metadata: ["error.type": "\(error)"])
+            storeStartup = .off(reason: error.description)
+        }
     }
     let storeStatus = StoreStatus(name: policy.cache.store.rawValue, startup: storeStartup, store: store)
     let memory = policy.cache.memoryEntries > 0 ? MemoryCacheStore(capacity: policy.cache.memoryEntries, ttlSeconds: ttl) : nil
@@ -114,7 +134,8 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         return ModelRuntime(name: model.name, revision: model.revision, api: model.backends.first?.api ?? .cohere, pool: pool)
     }
     services.append(HealthChecker(pools: models.map(\.pool), logger: logger))
-    let pipeline = RerankPipeline(models: models, cache: cache, stats: stats)
+    // Replicas sharing a Redis also share its leases, so a pair is scored once across all of them.
+    let pipeline = RerankPipeline(models: models, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
 
     let limits = ServerLimits(policy.server, fileLimit: FileDescriptorLimit.current(), logger: logger)
     let router = Router(context: AppRequestContext.self)

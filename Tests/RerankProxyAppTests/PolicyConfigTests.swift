@@ -130,6 +130,31 @@ import Testing
         #expect(error("server: [1\n")?.hasPrefix("p.yaml:") == true)
     }
 
+    @Test func redisSettingsAreReadAndChecked() throws {
+        let backend = "models:\n  - name: m\n    backends:\n      - name: b\n        url: http://h:1\n"
+        let yaml = """
+            cache:
+              store: redis
+              ttl: 7d
+              redis: { url: "redis://:pw@10.0.0.5:6380/2", prefix: "x:", pool_size: 4, timeout: 20ms, lease: 5s }
+            """
+        let cache = try PolicyConfig.parse(yaml + "\n" + backend).cache
+        #expect(cache.store == .redis)
+        #expect(cache.redis.url == "redis://:pw@10.0.0.5:6380/2")
+        #expect(cache.redis.prefix == "x:")
+        #expect(cache.redis.poolSize == 4)
+        #expect(cache.redis.timeout.duration == .milliseconds(20))
+        #expect(cache.redis.lease.duration == .seconds(5))
+        #expect(try PolicyConfig.parse("cache: { store: redis }\n" + backend).cache.redis.url == "redis://127.0.0.1:6379/0")
+        #expect(try PolicyConfig.parse("cache: { store: redis, redis: { url: \"unix:///run/redis.sock?db=3\" } }\n" + backend).cache.store == .redis)
+        #expect(error("cache: { store: redis, redis: { url: \"http://h:1\" } }\n" + backend) == "p.yaml: cache.redis.url: scheme http is not redis or unix")
+        #expect(error("cache: { store: redis, redis: { url: \"redis://h:1/x\" } }\n" + backend)?.hasPrefix("p.yaml: cache.redis.url:") == true)
+        #expect(error("cache: { store: redis, redis: { pool_size: 0 } }\n" + backend) == "p.yaml: cache.redis.pool_size: must be 1 to 1024")
+        #expect(error("cache: { store: redis, redis: { timeout: 0 } }\n" + backend) == "p.yaml: cache.redis.timeout: must be more than 0 and at most 10s")
+        #expect(error("cache: { store: redis, redis: { lease: 0 } }\n" + backend) == "p.yaml: cache.redis.lease: must be at least 1ms")
+        #expect(error("cache: { store: redis, redis: { pool: 3 } }\n" + backend)?.hasPrefix("p.yaml: cache.redis.pool: unknown key") == true)
+    }
+
     @Test func serverLimitsAreReadAndChecked() throws {
         let backend = "models:\n  - name: m\n    backends:\n      - name: b\n        url: http://h:1\n"
         let yaml = """

@@ -1,3 +1,5 @@
+import RerankCache
+
 extension PolicyConfig {
     /// A human-readable view of the resolved policy, with API keys masked.
     public var summary: String {
@@ -9,6 +11,11 @@ extension PolicyConfig {
         )
         var cacheLine = "cache: memory_entries=\(cache.memoryEntries)  store=\(cache.store.rawValue)  ttl=\(cache.ttl)"
         if cache.store == .sqlite { cacheLine += "  sqlite.path=\(cache.sqlite.path)  sqlite.max_entries=\(cache.sqlite.maxEntries)  sqlite.flush_interval=\(cache.sqlite.flushInterval)  sqlite.max_pending_writes=\(cache.sqlite.maxPendingWrites)" }
+        if cache.store == .redis {
+            let redis = cache.redis
+            let url = (try? RedisEndpoint(url: redis.url).description) ?? "?"
+            cacheLine += "  redis.url=\(url)  redis.prefix=\(redis.prefix)  redis.pool_size=\(redis.poolSize)  redis.timeout=\(redis.timeout)  redis.lease=\(redis.lease)"
+        }
         lines.append(cacheLine)
         lines.append("models:")
         for (i, model) in models.enumerated() {

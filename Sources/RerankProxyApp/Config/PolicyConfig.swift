@@ -1,5 +1,6 @@
 import Foundation
 import RerankBackends
+import RerankCache
 import Yams
 
 /// The policy file: server limits, cache tiers and the backend pool of every model.
@@ -174,13 +175,59 @@ public struct CacheConfig: Decodable, Sendable {
         }
     }
 
+    /// `cache.redis`: a Redis every replica shares (hiredis; see RedisCacheStore for the key layout).
+    public struct Redis: Decodable, Sendable {
+        /// `redis://[[user]:password@]host[:port][/db]` or `unix:///path.sock[?db=N]`.
+        public var url = "redis://127.0.0.1:6379/0"
+        /// Every key this proxy writes starts with it.
+        public var prefix = "rr:"
+        /// Connections in the pool.
+        public var poolSize = 8
+        /// Per command (and connect); slower counts as a miss, never as a failed request.
+        public var timeout = DurationValue(.milliseconds(50), text: "50ms")
+        /// How long an in-flight pair is owned (cross-replica coalescing).
+        public var lease = DurationValue(.seconds(10), text: "10s")
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case url, prefix, timeout, lease
+            case poolSize = "pool_size"
+        }
+
+        public init() {}
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            url = try c.decodeIfPresent(String.self, forKey: .url) ?? url
+            prefix = try c.decodeIfPresent(String.self, forKey: .prefix) ?? prefix
+            poolSize = try c.decodeIfPresent(Int.self, forKey: .poolSize) ?? poolSize
+            timeout = try c.decodeIfPresent(DurationValue.self, forKey: .timeout) ?? timeout
+            lease = try c.decodeIfPresent(DurationValue.self, forKey: .lease) ?? lease
+        }
+
+        func validate() throws(ConfigError) {
+            do {
+                _ = try RedisEndpoint(url: url)
+            } catch {
+                if case .open(_, let reason) = error { throw .invalid(path: "cache.redis.url", message: reason) }
+                throw .invalid(path: "cache.redis.url", message: error.description)
+            }
+            guard (1...1024).contains(poolSize) else { throw .invalid(path: "cache.redis.pool_size", message: "must be 1 to 1024") }
+            guard timeout.duration > .zero, timeout.duration <= .seconds(10) else {
+                throw .invalid(path: "cache.redis.timeout", message: "must be more than 0 and at most 10s")
+            }
+            guard lease.duration >= .milliseconds(1) else { throw .invalid(path: "cache.redis.lease", message: "must be at least 1ms") }
+        }
+    }
+
     public var memoryEntries = 1_000_000
     public var store = Store.sqlite
     public var ttl = DurationValue(.seconds(30 * 86400), text: "30d")
     public var sqlite = SQLite()
+    public var redis = Redis()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case store, ttl, sqlite
+        case store, ttl, sqlite, redis
         case memoryEntries = "memory_entries"
     }
 
@@ -193,13 +240,12 @@ public struct CacheConfig: Decodable, Sendable {
         store = try c.decodeIfPresent(Store.self, forKey: .store) ?? store
         ttl = try c.decodeIfPresent(DurationValue.self, forKey: .ttl) ?? ttl
         sqlite = try c.decodeIfPresent(SQLite.self, forKey: .sqlite) ?? sqlite
+        redis = try c.decodeIfPresent(Redis.self, forKey: .redis) ?? redis
     }
 
     func validate() throws(ConfigError) {
         guard memoryEntries >= 0 else { throw .invalid(path: "cache.memory_entries", message: "must be 0 (off) or positive") }
-        if store == .redis {
-            throw .invalid(path: "cache.store", message: "redis is not available in this version yet; use sqlite or none")
-        }
+        if store == .redis { try redis.validate() }
         if store == .sqlite {
             guard !sqlite.path.isEmpty else { throw .invalid(path: "cache.sqlite.path", message: "must not be empty") }
             guard sqlite.maxEntries >= 0 else { throw .invalid(path: "cache.sqlite.max_entries", message: "must be 0 (unbounded) or positive") }

@@ -138,6 +138,11 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         Counter(label: "rerank_shed_requests_total", dimensions: [("model", model)]).increment()
     }
 
+    func cacheStoreErrors(tier: String, count: Int) {
+        counters.withLock { $0.storeErrors += count }
+        metrics.storeErrors.increment(by: count)
+    }
+
     func cacheWritesDropped(tier: String, count: Int) {
         counters.withLock { $0.droppedWrites += count }
         metrics.droppedWrites.increment(by: count)

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+@testable import RerankCache
+@testable import RerankCore
+
+/// RedisPairLeases against a real Redis: two stores on one prefix stand for two replicas.
+// Skipped, visibly, when REDIS_URL is unset: `.ci/run` and `scripts/test.sh` start a redis-server and set it.
+@Suite(.enabled(if: sharedRedisURL != nil, "REDIS_URL is not set: start redis-server and export REDIS_URL (scripts/test.sh does)"))
+struct RedisPairLeasesTests {
+    let url = sharedRedisURL ?? ""
+
+    func replicas(lease: Duration = .seconds(10)) throws -> (RedisCacheStore, RedisCacheStore) {
+        let prefix = uniquePrefix()
+        let make = { () throws -> RedisCacheStore in
+            try RedisCacheStore(configuration: .init(url: self.url, prefix: prefix, timeout: .seconds(1), ttl: .seconds(60), lease: lease), logger: testLogger)
+        }
+        return (try make(), try make())
+    }
+
+    @Test func aLeaseIsTakenOnce() async throws {
+        let (a, b) = try replicas()
+        #expect(await a.leases.acquire([testKey(1), testKey(2)]) == [true, true])
+        #expect(await b.leases.acquire([testKey(1), testKey(3)]) == [false, true])
+        #expect(await a.leases.acquire([testKey(1)]) == [false])
+    }
+
+    @Test func aWaiterGetsTheScoreOnceTheLeaderStoresIt() async throws {
+        let (a, b) = try replicas()
+        let key = testKey(1)
+        #expect(await a.leases.acquire([key]) == [true])
+        async let waited = b.leases.wait(for: [key], until: .now + .seconds(5))
+        try await Task.sleep(for: .milliseconds(100))
+        await a.leases.release([key], storing: [(key: key, score: 0.625)])
+        #expect(await waited == [0.625])
+        // The lease is gone and the score stored.
+        #expect(await b.leases.acquire([key]) == [true])
+        #expect(try await b.lookup([key])[0]?.score == 0.625)
+    }
+
+    @Test func aWaiterGetsNilOnceTheLeaseExpires() async throws {
+        let (a, b) = try replicas(lease: .milliseconds(200))
+        let key = testKey(1)
+        #expect(await a.leases.acquire([key]) == [true])
+        let clock = ContinuousClock()
+        let started = clock.now
+        #expect(await b.leases.wait(for: [key], until: .now + .seconds(5)) == [nil])
+        let waited = clock.now - started
+        #expect(waited >= .milliseconds(100) && waited < .seconds(2), "waited \(waited)")
+    }
+
+    @Test func aWaiterStopsAtTheDeadline() async throws {
+        let (a, b) = try replicas()
+        #expect(await a.leases.acquire([testKey(1)]) == [true])
+        let clock = ContinuousClock()
+        let started = clock.now
+        #expect(await b.leases.wait(for: [testKey(1)], until: .now + .milliseconds(150)) == [nil])
+        #expect(clock.now - started < .seconds(1))
+    }
+
+    @Test func releaseFreesOnlyTheOwnersLease() async throws {
+        let (a, b) = try replicas()
+        let key = testKey(1)
+        #expect(await a.leases.acquire([key]) == [true])
+        await b.leases.release([key])  // not b's: stays
+        #expect(await b.leases.acquire([key]) == [false])
+        await a.leases.release([key])
+        #expect(await b.leases.acquire([key]) == [true])
+    }
+}
