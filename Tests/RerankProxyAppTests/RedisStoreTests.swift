@@ -82,6 +82,29 @@ struct RedisStoreTests {
         }
     }
 
+    @Test func fiftyConcurrentColdRequestsOverTwoProxiesScoreEachPairOnce() async throws {
+        let fake = FakeRerankBackend()
+        fake.delay(.milliseconds(150))
+        try await fake.run { url in
+            let policy = redisPolicy(url: sharedRedisURL!, backendURL: url, memoryEntries: 1000)
+            let docs = documents(10, prefix: "shared-\(UUID().uuidString.prefix(6))")
+            try await withProxy(policy) { a in
+                try await withProxy(policy) { b in
+                    let replies = try await withThrowingTaskGroup(of: ProxyClient.Reply.self) { group in
+                        for n in 0..<50 {
+                            let proxy = n % 2 == 0 ? a : b
+                            group.addTask { try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs]) }
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    for reply in replies { expectExact(reply, query: "q", documents: docs) }
+                    // Each pair scored by a backend once in total, across both replicas.
+                    #expect(fake.pairs == docs.count)
+                }
+            }
+        }
+    }
+
     @Test(.enabled(if: redisServerPath != nil, "redis-server is not installed"))
     func killingRedisUnderLoadLosesNoRequestAndHitsResumeAfterARestart() async throws {
         let server = try OwnRedisServer()

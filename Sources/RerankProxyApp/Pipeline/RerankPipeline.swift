@@ -211,8 +211,14 @@ final class RerankPipeline: Sendable {
                 for (key, failure) in scored.failures { failures[key] = failure }
                 // Cache before completing, so nobody who misses after the flight ends computes it again.
                 cache.save(scored.values.map { (key: $0.key, score: $0.value) })
-                // Pairs we leased but could not score: let the other replicas take over now, not at lease expiry.
-                if let leases = self.leases, !scored.failures.isEmpty { await leases.release(Array(scored.failures.keys)) }
+                // Hand our leases back: scored pairs are written to the shared store first (so replicas waiting on
+                // them read the score, not an empty lease), failed ones are freed so others take over at once.
+                if let leases = self.leases {
+                    let owned = Set(mine.map { flight.keys[$0] })
+                    let stored = scored.values.filter { owned.contains($0.key) }.map { (key: $0.key, score: $0.value) }
+                    let failed = scored.failures.keys.filter { owned.contains($0) }
+                    if !stored.isEmpty || !failed.isEmpty { await leases.release(stored.map(\.key) + failed, storing: stored) }
+                }
             }
             let outcome = Coalescer<CacheKey, Double>.Outcome(values: values, failures: failures)
             coalescer.complete(flight, with: outcome)
