@@ -70,6 +70,8 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
     private let counters = Mutex(Counters())
     private let metrics: RequestMetrics
     private let backendMetrics: [String: BackendMetrics]
+    /// `rerank_shed_requests_total{model}`, created once per model.
+    private let shedMetrics: [String: Counter]
     let started = Date()
 
     /// - Parameter backends: (model, backend name) of every configured backend, in policy order.
@@ -89,6 +91,7 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
             initial.backendOrder.append(key)
         }
         backendMetrics = byName
+        shedMetrics = Dictionary(Set(backends.map(\.model)).map { ($0, Counter(label: "rerank_shed_requests_total", dimensions: [("model", $0)])) }) { a, _ in a }
         counters.withLock { $0 = initial }
     }
 
@@ -135,7 +138,7 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
 
     func shed(model: String, pairs: Int) {
         counters.withLock { $0.shed[model, default: 0] += 1 }
-        Counter(label: "rerank_shed_requests_total", dimensions: [("model", model)]).increment()
+        shedMetrics[model]?.increment()
     }
 
     func cacheStoreErrors(tier: String, count: Int) {
