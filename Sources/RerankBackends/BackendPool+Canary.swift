@@ -24,7 +24,7 @@ extension BackendPool {
                 verdicts[index] = false
                 continue
             }
-            guard let score = reply.scores.first, reply.scores.count == 1 else {
+            guard let score = reply.scores.first, reply.scores.count == 1, score.isFinite else {
                 state.withLock { $0.canaryUnchecked(index) }
                 verdicts[index] = false
                 continue

@@ -89,7 +89,7 @@ extension BackendPool {
                 }
             }
             if !anyHealthy, tried.isEmpty {
-                best = health.indices.filter { !refused.contains($0) }.min { (health[$0].ejectedUntil ?? .zero) < (health[$1].ejectedUntil ?? .zero) }
+                best = health.indices.filter { !refused.contains($0) && !canaryPending.contains($0) }.min { (health[$0].ejectedUntil ?? .zero) < (health[$1].ejectedUntil ?? .zero) }
             }
             if let best {
                 outstanding[best] += pairs

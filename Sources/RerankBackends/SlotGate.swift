@@ -36,12 +36,23 @@ final class SlotGate: Sendable {
         guard let id else { return }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let cancelledEarly = state.withLock { state in
-                    if state.cancelled.remove(id) != nil { return true }
+                // A release() between taking the id and queueing here found no waiter and freed a slot: take
+                // it now rather than wait for a wake-up that will not come.
+                enum Next { case cancelled, admitted, queued }
+                let next: Next = state.withLock { state in
+                    if state.cancelled.remove(id) != nil { return .cancelled }
+                    if state.available > 0 {
+                        state.available -= 1
+                        return .admitted
+                    }
                     state.waiters.append((id, continuation))
-                    return false
+                    return .queued
                 }
-                if cancelledEarly { continuation.resume(throwing: CancellationError()) }
+                switch next {
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .admitted: continuation.resume()
+                case .queued: break
+                }
             }
         } onCancel: {
             let waiter: CheckedContinuation<Void, any Error>? = state.withLock { state in

@@ -80,7 +80,7 @@ enum ProxyError: Error, HTTPResponseError {
             return Descriptor(
                 status: .unauthorized, type: "AuthenticationError", teiType: "Unauthorized",
                 message: "a valid API key is required (Authorization: Bearer <key>, api-key or X-API-Key)", dialect: dialect,
-                extraHeaders: [.wwwAuthenticate: "Bearer"]
+                closesConnection: true, extraHeaders: [.wwwAuthenticate: "Bearer"]
             )
         case .forbidden(let model, let dialect):
             return Descriptor(
@@ -91,7 +91,7 @@ enum ProxyError: Error, HTTPResponseError {
             return Descriptor(
                 status: .tooManyRequests, type: "RateLimitError", teiType: "Overloaded",
                 message: "rate limit exceeded for this API key; retry after \(retryAfter) s", dialect: dialect,
-                extraHeaders: [.retryAfter: "\(retryAfter)"]
+                closesConnection: true, extraHeaders: [.retryAfter: "\(retryAfter)"]
             )
         case .overloaded(let dialect):
             return Descriptor(

@@ -64,4 +64,27 @@ import Testing
             #expect(fake.calls == 2)
         }
     }
+
+    @Test func twoReplicasHoldingLeasesTheOtherWaitsOnDoNotBlockEachOther() async throws {
+        let fake = FakeRerankBackend()
+        fake.delay(.milliseconds(100))
+        try await fake.run { url in
+            let table = FakePairLeases.Table(store: FakeSharedStore(), lease: .seconds(20))
+            let (a, _) = replica("a", url: url, table: table)
+            let (b, _) = replica("b", url: url, table: table)
+            let encoder = CacheKeyEncoder(model: "test-model", revision: "", settings: .init(), query: "q")
+            // b has taken the lease of "y" (its request is on its way): a gets "x" and waits on "y", b waits on "x".
+            #expect(await FakePairLeases(owner: "b", table: table).acquire([encoder.key(document: "y")]) == [true])
+            let start = ContinuousClock.now
+            async let fromA = a.rerank(RerankRequest(dialect: .documents, model: nil, query: "q", texts: ["x", "y"]), logger: quietLogger)
+            try await until { fake.calls >= 1 }
+            async let fromB = b.rerank(RerankRequest(dialect: .documents, model: nil, query: "q", texts: ["y", "x"]), logger: quietLogger)
+            let (resultA, resultB) = try await (fromA, fromB)
+            #expect(resultA.scores.map(\.bitPattern) == ["x", "y"].map { FakeRerankBackend.score(query: "q", document: $0).bitPattern })
+            #expect(resultB.scores.map(\.bitPattern) == ["y", "x"].map { FakeRerankBackend.score(query: "q", document: $0).bitPattern })
+            // Each replica handed its lease back as soon as its own pair was scored: no wait for the 20 s expiry.
+            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(fake.pairs == 2)
+        }
+    }
 }

@@ -48,10 +48,13 @@ final class RerankPipeline: Sendable {
     /// With a client `timeout` (`X-Request-Timeout`), the request answers 504 when it passes; chunks of its
     /// misses not yet sent are not sent, while calls already sent complete and are cached for the others.
     func rerank(_ request: RerankRequest, namespace: String? = nil, timeout: Duration? = nil, logger: Logger) async throws(ProxyError) -> RerankResult {
-        guard let timeout else { return try await rerank(request, namespace: namespace, sendWithin: nil, logger: logger) }
+        guard let timeout else { return try await rerank(request, namespace: namespace, sendBy: nil, logger: logger) }
+        // One absolute deadline for every backend round of this request (a re-claimed key or an orphan scored
+        // later gets what is left of it, not a fresh window).
+        let sendBy = ContinuousClock.now + timeout
         let answer = await Deadline.race(sleep: { try await Task.sleep(for: timeout) }) { () -> Result<RerankResult, ProxyError> in
             do throws(ProxyError) {
-                return .success(try await self.rerank(request, namespace: namespace, sendWithin: timeout, logger: logger))
+                return .success(try await self.rerank(request, namespace: namespace, sendBy: sendBy, logger: logger))
             } catch {
                 return .failure(error)
             }
@@ -60,7 +63,7 @@ final class RerankPipeline: Sendable {
         return try answer.get()
     }
 
-    private func rerank(_ request: RerankRequest, namespace: String?, sendWithin: Duration?, logger: Logger) async throws(ProxyError) -> RerankResult {
+    private func rerank(_ request: RerankRequest, namespace: String?, sendBy: ContinuousClock.Instant?, logger: Logger) async throws(ProxyError) -> RerankResult {
         let model: ModelRuntime
         let settings: ScoreSettings
         do {
@@ -84,7 +87,7 @@ final class RerankPipeline: Sendable {
             if let flight = claim.flight {
                 let texts = flight.keys.map { request.texts[pairs.firstIndex[pairs.slot(of: $0)]] }
                 let led = await lead(
-                    flight, model: model, query: request.query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger
+                    flight, model: model, query: request.query, texts: texts, settings: settings, sendBy: sendBy, logger: logger
                 )
                 plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, remote: led.remote, tokens: led.tokens)
             }
@@ -146,12 +149,14 @@ final class RerankPipeline: Sendable {
         query: String,
         texts: [String],
         settings: ScoreSettings,
-        sendWithin: Duration?,
+        sendBy: ContinuousClock.Instant?,
         logger: Logger
     ) async -> Led {
         let cache = self.cache
         let coalescer = self.coalescer
         let task = Task {
+            /// What is left of the client's deadline for the next backend round (`nil`: none was given).
+            func sendWithin() -> Duration? { sendBy.map { max(.zero, $0 - .now) } }
             var values: [CacheKey: Double] = [:]
             var failures: [CacheKey: FlightFailure] = [:]
             var rechecked = Set<CacheKey>()
@@ -180,12 +185,16 @@ final class RerankPipeline: Sendable {
                     mine = zip(toSend, owned).filter(\.1).map(\.0)
                     theirs = zip(toSend, owned).filter { !$0.1 }.map(\.0)
                 }
+                // Our leases go back as soon as our own pairs are scored, before waiting on anyone else's: two
+                // replicas that each hold a lease the other waits on must not block each other until expiry.
                 if theirs.isEmpty {
-                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
+                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin(), logger: logger)
+                    await handBack(scored, owned: mine.map { flight.keys[$0] })
                 } else if let leases = self.leases {
                     let deadline = ContinuousClock.now + model.pool.configuration.chunkTimeout
                     async let others = leases.wait(for: theirs.map { flight.keys[$0] }, until: deadline)
-                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
+                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin(), logger: logger)
+                    await handBack(scored, owned: mine.map { flight.keys[$0] })
                     waited = await others
                 } else {
                     scored = Scored()
@@ -203,28 +212,33 @@ final class RerankPipeline: Sendable {
                 }
                 cache.remember(fetched)
                 if !orphans.isEmpty {
-                    let more = await score(orphans, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin, logger: logger)
+                    let more = await score(orphans, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin(), logger: logger)
+                    cache.save(more.values.map { (key: $0.key, score: $0.value) })
                     scored.merge(more)
                 }
                 tokens = scored.tokens
                 for (key, score) in scored.values { values[key] = score }
                 for (key, failure) in scored.failures { failures[key] = failure }
-                // Cache before completing, so nobody who misses after the flight ends computes it again.
-                cache.save(scored.values.map { (key: $0.key, score: $0.value) })
-                // Hand our leases back: scored pairs are written to the shared store first (so replicas waiting on
-                // them read the score, not an empty lease), failed ones are freed so others take over at once.
-                if let leases = self.leases {
-                    let owned = Set(mine.map { flight.keys[$0] })
-                    let stored = scored.values.filter { owned.contains($0.key) }.map { (key: $0.key, score: $0.value) }
-                    let failed = scored.failures.keys.filter { owned.contains($0) }
-                    if !stored.isEmpty || !failed.isEmpty { await leases.release(stored.map(\.key) + failed, storing: stored) }
-                }
             }
             let outcome = Coalescer<CacheKey, Double>.Outcome(values: values, failures: failures)
             coalescer.complete(flight, with: outcome)
             return Led(outcome: outcome, rechecked: rechecked, remote: remote, tokens: tokens)
         }
         return await task.value
+    }
+
+    /// Gives this replica's leases back: scored pairs are written to the shared store first (so replicas waiting
+    /// on them read the score, not an empty lease), failed ones are freed so others take over at once.
+    ///
+    /// Also caches the scores (every tier) before anything is released or completed, so nobody who misses
+    /// after this computes them again.
+    private func handBack(_ scored: Scored, owned keys: [CacheKey]) async {
+        cache.save(scored.values.map { (key: $0.key, score: $0.value) })
+        guard let leases, !keys.isEmpty else { return }
+        let owned = Set(keys)
+        let stored = scored.values.filter { owned.contains($0.key) }.map { (key: $0.key, score: $0.value) }
+        let failed = scored.failures.keys.filter { owned.contains($0) }
+        if !stored.isEmpty || !failed.isEmpty { await leases.release(stored.map(\.key) + failed, storing: stored) }
     }
 
     /// What one backend round for some of a flight's keys produced.
