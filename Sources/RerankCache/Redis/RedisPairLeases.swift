@@ -3,7 +3,8 @@ import Synchronization
 
 /// ``PairLeases`` in Redis, on a ``RedisCacheStore``'s connection pool (get it as ``RedisCacheStore/leases``).
 ///
-/// - acquire: one pipeline of `SET <prefix>lease:<key> <owner> NX PX <lease>`;
+/// - acquire: one pipeline of `SET <prefix>lease:<key> <owner> NX PX <lease>` and `GET` of each lease key (a
+///   lease this process already holds is its own);
 /// - wait: polls, with backoff from 2 ms doubling to 50 ms, one pipeline of `MGET` of the value keys and
 ///   `MGET` of the lease keys, until each key has a score or its lease is gone, or the deadline passes;
 /// - release: one `EVAL` that deletes each lease key only while it still holds this owner's id (a lease that
@@ -35,17 +36,22 @@ public final class RedisPairLeases: PairLeases {
         return Array(String(max(1, c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)).utf8)
     }
 
+    /// Takes each free lease; a lease this process already holds counts as taken too (a release that timed
+    /// out must not leave this process waiting on itself until the lease expires; within one process the
+    /// coalescer already keeps a key to one flight). One pipeline: `SET NX PX` per key, then `GET` per key.
     public func acquire(_ keys: [CacheKey]) async -> [Bool] {
         guard !keys.isEmpty else { return [] }
         let owner = Array(ownerID.utf8)
         let ms = leaseMilliseconds
         let commands = keys.map { [Array("SET".utf8), keyspace.leaseKey($0), owner, Array("NX".utf8), Array("PX".utf8), ms] }
-        guard let replies = try? await pool.withConnection({ try $0.pipeline(commands) }), replies.count == keys.count else {
+            + keys.map { [Array("GET".utf8), keyspace.leaseKey($0)] }
+        guard let replies = try? await pool.withConnection({ try $0.pipeline(commands) }), replies.count == 2 * keys.count else {
             return [Bool](repeating: true, count: keys.count)
         }
-        return replies.map { reply in
-            switch reply {
-            case .null: false
+        return keys.indices.map { i in
+            switch (replies[i], replies[keys.count + i]) {
+            case (.null, .string(let holder)): holder == owner
+            case (.null, _): false
             default: true  // OK, or an error reply: score it here (duplicate work at worst)
             }
         }
