@@ -63,8 +63,7 @@ import Testing
                 }
             }
             // Past max_entries twice over, so deletes are committing too, then kill without warning.
-            let deadline = ContinuousClock.now + .seconds(120)
-            while fake.pairs < 8000, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            try await until(.seconds(120)) { fake.pairs >= 8000 }
             #expect(fake.pairs >= 8000, "the load did not get going; proxy log:\n\(tail(directory + "/proxy.log"))")
             kill(child.processIdentifier, SIGKILL)
             await load.value

@@ -1,5 +1,6 @@
 import Foundation
 import RerankCache
+import RerankCore
 import RerankProxyApp
 import Testing
 
@@ -111,7 +112,8 @@ struct RedisStoreTests {
         defer { server.stop() }
         let fake = FakeRerankBackend()
         try await fake.run { url in
-            try await withProxy(redisPolicy(url: server.url, backendURL: url, memoryEntries: 0)) { proxy in
+            let policy = redisPolicy(url: server.url, backendURL: url, memoryEntries: 0)
+            try await withProxy(policy) { proxy in
                 let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
                     for worker in 0..<4 {
                         group.addTask {
@@ -126,7 +128,8 @@ struct RedisStoreTests {
                         }
                     }
                     group.addTask {
-                        try await Task.sleep(for: .milliseconds(150))
+                        // Midway: once a quarter of the requests have been scored.
+                        try await until { fake.calls >= 10 }
                         server.stop()
                         return []
                     }
@@ -143,31 +146,23 @@ struct RedisStoreTests {
 
                 try server.start()
                 // Back without a restart of the proxy: store_health ok once a flush reconnects.
-                try await untilAsync(.seconds(10)) {
+                try await until(.seconds(10)) {
                     (try? await proxy.get("/readyz").object["store_health"] as? [String: Any])?["status"] as? String == "ok"
                 }
                 let docs = documents(6, prefix: "after-restart")
                 _ = try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs])
                 let forwarded = fake.pairs
-                try await Task.sleep(for: .milliseconds(400))  // the writer flushes every 100 ms
+                // Wait for the writer's flush to reach the restarted Redis (read it directly, not through the proxy).
+                let reader = try RedisCacheStore(configuration: .init(url: server.url, prefix: policy.cache.redis.prefix), logger: quietLogger)
+                let encoder = CacheKeyEncoder(model: "test-model", revision: "", settings: .init(), query: "q")
+                let keys = docs.map { encoder.key(document: $0) }
+                try await until { (try? await reader.lookup(keys))?.allSatisfy { $0 != nil } == true }
                 expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs]), query: "q", documents: docs)
                 #expect(fake.pairs == forwarded)
                 let redis = (try await proxy.stats()["tiers"] as? [String: Any])?["redis"] as? [String: Any]
                 #expect((redis?["hits"] as? Int ?? 0) >= 6)
             }
         }
-    }
-}
-
-/// Polls an async condition every 20 ms until it holds; fails after `limit`.
-func untilAsync(_ limit: Duration, sourceLocation: SourceLocation = #_sourceLocation, _ condition: @Sendable () async -> Bool) async throws {
-    let deadline = ContinuousClock.now + limit
-    while !(await condition()) {
-        guard ContinuousClock.now < deadline else {
-            Issue.record("condition not met within \(limit)", sourceLocation: sourceLocation)
-            return
-        }
-        try await Task.sleep(for: .milliseconds(20))
     }
 }
 

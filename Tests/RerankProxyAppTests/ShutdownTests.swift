@@ -26,7 +26,7 @@ import Testing
             let body = jsonText(["query": "shutdown", "documents": documents])
             let request = Task { try await proxy.post("/v1/rerank", body) }
             // Shut down while the backend is still working on the request.
-            while fake.calls == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            try await until { fake.calls > 0 }
             await group.triggerGracefulShutdown()
             let reply = try await request.value
             expectExact(reply, query: "shutdown", documents: documents)

@@ -155,9 +155,12 @@ func pairs(_ stats: [String: Any]) -> [String: Int] {
 }
 
 /// Waits until `condition` holds, checking every 5 ms (a condition, not a fixed sleep); fails after `limit`.
-func until(_ limit: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation, _ condition: @Sendable () -> Bool) async throws {
+///
+/// For state another process or socket owns (a backend's call count, Redis contents); state in this process
+/// is better awaited on a continuation.
+func until(_ limit: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation, _ condition: @Sendable () async -> Bool) async throws {
     let deadline = ContinuousClock.now + limit
-    while !condition() {
+    while !(await condition()) {
         guard ContinuousClock.now < deadline else {
             Issue.record("condition not met within \(limit)", sourceLocation: sourceLocation)
             return

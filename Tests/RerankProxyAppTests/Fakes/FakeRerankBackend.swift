@@ -23,6 +23,8 @@ final class FakeRerankBackend: Sendable {
         var stallBody = false
         /// Refuses (422, like TEI for an over-long input) any call holding a document with this prefix.
         var refusePrefix: String?
+        /// Stalled bodies waiting for ``stallBody(_:)`` to be turned off.
+        var stalled: [CheckedContinuation<Void, Never>] = []
         /// Added to every score (a backend serving another model or normalisation behind the same name).
         var scoreOffset = 0.0
         /// vLLM `/score` requests seen, and whether one sent `use_activation: false`.
@@ -50,7 +52,27 @@ final class FakeRerankBackend: Sendable {
     var documents: [String] { state.withLock { $0.documents } }
     func fail(with status: Int?) { state.withLock { $0.failStatus = status } }
     func delay(_ delay: Duration) { state.withLock { $0.delay = delay } }
-    func stallBody(_ stall: Bool) { state.withLock { $0.stallBody = stall } }
+    func stallBody(_ stall: Bool) {
+        let released: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            state.stallBody = stall
+            guard !stall else { return [] }
+            defer { state.stalled = [] }
+            return state.stalled
+        }
+        for body in released { body.resume() }
+    }
+
+    /// Returns once bodies may flow (at once when they are not stalled).
+    private func bodyReleased() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state in
+                guard state.stallBody else { return true }
+                state.stalled.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
     func refuse(prefix: String?) { state.withLock { $0.refusePrefix = prefix } }
 
     private func respond(_ request: Request) async throws -> Response {
@@ -107,7 +129,7 @@ final class FakeRerankBackend: Sendable {
         if stall {
             // The head goes out at once; the body waits until the test lets it go.
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init { writer in
-                while self.state.withLock({ $0.stallBody }) { try await Task.sleep(for: .milliseconds(20)) }
+                await self.bodyReleased()
                 try await writer.write(ByteBuffer(bytes: data))
                 try await writer.finish(nil)
             })
