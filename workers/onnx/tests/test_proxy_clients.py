@@ -2,22 +2,17 @@
 Cohere SDK with an API key gets exact scores, and with a wrong key an error the SDK reports as an auth error.
 Skipped with a reason when the proxy binary is missing (scripts/test.sh builds it and sets RERANK_PROXY_BIN)."""
 
-import signal
-import subprocess
-import time
-
 import cohere
 import pytest
 
 from .conftest import BREAD_DOCS, BREAD_QUERY
-from .test_proxy_e2e import call, free_port, proxy_binary, worker  # noqa: F401  (worker is a fixture)
+from .test_proxy_e2e import call, free_port, running_proxy, worker  # noqa: F401  (worker is a fixture)
 
 KEY = "sk-sdk-test-0123456789"
 
 
 @pytest.fixture()
 def keyed_proxy(worker, tmp_path):  # noqa: F811
-    binary = proxy_binary()
     port = free_port()
     policy = tmp_path / "policy.yaml"
     policy.write_text(
@@ -33,21 +28,8 @@ models:
       - {{ name: onnx-local, api: tei, url: "{worker}", max_batch: 32, timeout: 30s }}
 """
     )
-    log = open(tmp_path / "proxy.log", "wb")
-    process = subprocess.Popen([str(binary), "serve", "--config", str(policy)], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            call(base + "/healthz", timeout=1)
-            break
-        except Exception:
-            assert process.poll() is None, (tmp_path / "proxy.log").read_text()
-            assert time.monotonic() < deadline, "proxy did not start"
-            time.sleep(0.1)
-    yield base
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=20) == 0, (tmp_path / "proxy.log").read_text()
+    with running_proxy(policy, tmp_path) as base:
+        yield base
     assert KEY not in (tmp_path / "proxy.log").read_text(), "the API key was logged"
 
 

@@ -2,6 +2,7 @@
 with a real SQLite file. The proxy binary comes from RERANK_PROXY_BIN (scripts/test.sh sets it after
 building); without it the test is skipped with that reason, never silently passed."""
 
+import contextlib
 import json
 import os
 import re
@@ -61,7 +62,6 @@ def worker(bi_model):
 
 @pytest.fixture()
 def proxy(worker, tmp_path):
-    binary = proxy_binary()
     port = free_port()
     policy = tmp_path / "policy.yaml"
     policy.write_text(
@@ -77,8 +77,18 @@ models:
       - {{ name: onnx-local, api: tei, url: "{worker}", max_batch: 64, timeout: 30s }}
 """
     )
-    log = open(tmp_path / "proxy.log", "wb")
-    process = subprocess.Popen([str(binary), "serve", "--config", str(policy)], stdout=log, stderr=log)
+    with running_proxy(policy, tmp_path) as base:
+        yield base, tmp_path
+
+
+@contextlib.contextmanager
+def running_proxy(policy: Path, tmp_path: Path):
+    """Runs `rerank-proxy serve --config policy` until the block ends, then stops it with SIGTERM and checks
+    it exits cleanly; yields its base URL (the port is read from the policy)."""
+    port = int(re.search(r"port: (\d+)", policy.read_text()).group(1))
+    log_path = tmp_path / "proxy.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen([str(proxy_binary()), "serve", "--config", str(policy)], stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -86,12 +96,12 @@ models:
             call(base + "/healthz", timeout=1)
             break
         except Exception:
-            assert process.poll() is None, (tmp_path / "proxy.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "proxy did not start"
             time.sleep(0.1)
-    yield base, tmp_path
+    yield base
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=20) == 0, (tmp_path / "proxy.log").read_text()
+    assert process.wait(timeout=20) == 0, log_path.read_text()
 
 
 def test_proxy_in_front_of_the_real_worker(proxy, worker):
