@@ -103,14 +103,7 @@ public final class RedisCacheStore: CacheStore {
 
     /// Queues scores for the writer; see ``SQLiteCacheStore/save(_:)`` for what a full queue does.
     public func save(_ entries: [(key: CacheKey, score: CachedScore)]) {
-        let enqueued = queue.withLock { $0.enqueue(entries) }
-        guard enqueued.dropped > 0 else { return }
-        observer?.cacheWritesDropped(tier: name, count: enqueued.dropped)
-        if enqueued.startedDropping {
-            logger.warning("cache write queue is full; new scores are not persisted until it drains", metadata: [
-                "rerank.cache.tier": "\(name)", "rerank.cache.max_pending": "\(configuration.maxPending)",
-            ])
-        }
+        queue.save(entries, tier: name, observer: observer, logger: logger)
     }
 
     /// Queued scores first, then one `MGET` for the rest. Never throws: Redis down, slow or answering

@@ -96,14 +96,7 @@ public final class SQLiteCacheStore: CacheStore {
     /// Queues scores for the writer. A full queue leaves the new ones out (they stay in the memory tier);
     /// the observer counts them, and the log says so once when dropping starts and once when it ends.
     public func save(_ entries: [(key: CacheKey, score: CachedScore)]) {
-        let enqueued = queue.withLock { $0.enqueue(entries) }
-        guard enqueued.dropped > 0 else { return }
-        observer?.cacheWritesDropped(tier: name, count: enqueued.dropped)
-        if enqueued.startedDropping {
-            logger.warning("cache write queue is full; new scores are not persisted until it drains", metadata: [
-                "rerank.cache.tier": "\(name)", "rerank.cache.max_pending": "\(configuration.maxPending)",
-            ])
-        }
+        queue.save(entries, tier: name, observer: observer, logger: logger)
     }
 
     /// Scores not persisted because the write queue was full (the store could not keep up or is failing).
