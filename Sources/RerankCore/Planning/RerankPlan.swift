@@ -40,14 +40,14 @@ public struct RerankPlan: Sendable {
     public private(set) var tally = RequestTally()
     private var failures: [Int: FlightFailure] = [:]
     private var joins: [UInt8]
-    private var slotByKey: [CacheKey: Int]
+    /// Built on the first flight result: a request served from cache (the hot path) never needs it.
+    private var slotByKey: [CacheKey: Int] = [:]
 
     public init(keys: [CacheKey]) {
         self.keys = keys
         scores = Array(repeating: 0, count: keys.count)
         sources = Array(repeating: .pending, count: keys.count)
         joins = Array(repeating: 0, count: keys.count)
-        slotByKey = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
     }
 
     /// Records the cache lookup (a score per key, `nil` for a miss); returns the keys to claim.
@@ -80,7 +80,7 @@ public struct RerankPlan: Sendable {
     ) {
         tally.tokens += tokens
         for key in flightKeys {
-            guard let slot = slotByKey[key], sources[slot] == .pending else { continue }
+            guard let slot = slot(of: key), sources[slot] == .pending else { continue }
             if let value = outcome.values[key] {
                 scores[slot] = value
                 if rechecked.contains(key) {
@@ -103,7 +103,7 @@ public struct RerankPlan: Sendable {
     public mutating func joined(_ joinedKeys: [CacheKey], outcome: Coalescer<CacheKey, Double>.Outcome) -> [CacheKey] {
         var again: [CacheKey] = []
         for key in joinedKeys {
-            guard let slot = slotByKey[key], sources[slot] == .pending else { continue }
+            guard let slot = slot(of: key), sources[slot] == .pending else { continue }
             if let value = outcome.values[key] {
                 scores[slot] = value
                 sources[slot] = .coalesced
@@ -119,6 +119,11 @@ public struct RerankPlan: Sendable {
             }
         }
         return again
+    }
+
+    private mutating func slot(of key: CacheKey) -> Int? {
+        if slotByKey.isEmpty { slotByKey = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) }) }
+        return slotByKey[key]
     }
 
     private mutating func fail(_ slot: Int, _ failure: FlightFailure?) {
