@@ -10,6 +10,8 @@ final class HangingBackendClient: BackendClient {
     let name: String
     let timeout: Duration
     let calls = Mutex(0)
+    /// Parked, never resumed: a continuation dropped unresumed makes the runtime print a misuse warning.
+    private let parked = Mutex<[CheckedContinuation<Void, Never>]>([])
 
     init(name: String, timeout: Duration = .seconds(30)) {
         self.name = name
@@ -19,7 +21,7 @@ final class HangingBackendClient: BackendClient {
     func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
         calls.withLock { $0 += 1 }
         // Ignores cancellation on purpose, like a stalled response body.
-        await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
+        await withCheckedContinuation { continuation in parked.withLock { $0.append(continuation) } }
         return BackendReply(scores: [], tokens: 0)
     }
 }

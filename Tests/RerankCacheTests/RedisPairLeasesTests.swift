@@ -48,8 +48,10 @@ struct RedisPairLeasesTests {
         // a fresh key per try, before timing the wait (a loaded CI machine can fail one command).
         for attempt in 1...3 {
             let key = testKey(100 + attempt)
-            #expect(await a.leases.acquire([key]) == [true])
+            // Timed from before the lease is taken: Redis starts the 200 ms when it runs the SET, which on a loaded
+            // machine can be well before its reply reaches us.
             let started = clock.now
+            #expect(await a.leases.acquire([key]) == [true])
             guard await b.leases.acquire([key]) == [false] else { continue }
             #expect(await b.leases.wait(for: [key], until: .now + .seconds(5)) == [nil])
             let waited = clock.now - started
