@@ -56,6 +56,9 @@ final class KeyRing: Sendable {
 
     var names: [String] { entries.map(\.client.name) }
 
+    /// Whether `auth.admin_keys` lists any key.
+    var hasAdminKeys: Bool { !adminDigests.isEmpty }
+
     /// Who an admin key is when it calls the rerank endpoints: every model, no limit, the shared cache.
     static let admin = Client(index: -1, name: "admin", models: nil, namespace: nil)
 

@@ -28,9 +28,11 @@ final class KeyStats: Sendable {
     private let counters: Mutex<[String: Counters]>
     private let metrics: [String: Metrics]
 
-    init(names: [String]) {
+    /// - Parameter previous: the stats of the key ring a reload replaced; keys that stay keep their counts.
+    init(names: [String], carryingOver previous: KeyStats? = nil) {
         let all = names + ["unknown"]
-        counters = Mutex(Dictionary(uniqueKeysWithValues: all.map { ($0, Counters()) }))
+        let before = previous?.snapshot ?? [:]
+        counters = Mutex(Dictionary(uniqueKeysWithValues: all.map { ($0, before[$0] ?? Counters()) }))
         metrics = Dictionary(uniqueKeysWithValues: all.map { name in
             let key = [("key", name)]
             return (name, Metrics(
