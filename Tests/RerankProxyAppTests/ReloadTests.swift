@@ -219,6 +219,7 @@ import Testing
                 """
                 auth:
                   keys:
+                    - { name: limited, key: "sk-limited-0123456789", rate: 1/m, burst: 1 }
                     - { name: \(client), key: "sk-\(client)-0123456789" }
                   admin_keys: ["\(Self.adminKey)"]
 
@@ -227,6 +228,7 @@ import Testing
             try await withReloadableProxy({ Self.yaml([("m1", "fake-a", urlA)], sqlite: $0, tail: auth("old")) }) { p in
                 let body: [String: Any] = ["query": "q", "documents": ["a"]]
                 #expect(try await p.proxy.post("/v1/rerank", object: body, headers: ["api-key": "sk-old-0123456789"]).status == 200)
+                #expect(try await p.proxy.post("/v1/rerank", object: body, headers: ["api-key": "sk-limited-0123456789"]).status == 200)
                 let sqlite = URL(fileURLWithPath: p.file).deletingLastPathComponent().path + "/scores.sqlite"
                 try p.write(Self.yaml([("m1", "fake-a", urlA)], sqlite: sqlite, tail: auth("new")))
 
@@ -239,8 +241,13 @@ import Testing
 
                 #expect(try await p.proxy.post("/v1/rerank", object: body, headers: ["api-key": "sk-old-0123456789"]).status == 401)
                 #expect(try await p.proxy.post("/v1/rerank", object: body, headers: ["api-key": "sk-new-0123456789"]).status == 200)
+                // A key whose limit did not change keeps its bucket: the token it spent stays spent.
+                #expect(try await p.proxy.post("/v1/rerank", object: body, headers: ["api-key": "sk-limited-0123456789"]).status == 429)
                 let keys = try await p.proxy.stats()["keys"] as? [String: [String: Int]] ?? [:]
                 #expect(keys["new"]?["requests"] == 1)
+                #expect(keys["old"] == nil)
+                #expect(keys["limited"]?["requests"] == 1)
+                #expect(keys["limited"]?["rejected"] == 1)
                 #expect(keys["unknown"]?["rejected"] == 1)
             }
         }

@@ -118,17 +118,13 @@ actor PolicyReloader {
             await model.pool.discoverBatchLimits(logger: logger)
             await model.pool.checkCanary(logger: logger)
         }
-        var keyRing = current.keyRing
-        var keyStats = current.keyStats
-        if plan.authChanged {
-            keyRing = KeyRing(configuration: next.auth)
-            keyStats = KeyStats(names: keyRing.names + [KeyRing.admin.name], carryingOver: current.keyStats)
-        }
+        let keyRing = plan.authChanged ? KeyRing(configuration: next.auth, carryingOver: current.keyRing) : current.keyRing
         withMetricsFactory(metricsFactory) {
             stats.register(backends: next.models.flatMap { model in model.backends.map { (model.name, $0.name) } })
+            current.keyStats.register(names: keyRing.names + [KeyRing.admin.name])
         }
         let runtime = Runtime(
-            models: ModelTable(models), keyRing: keyRing, keyStats: keyStats, protectStats: next.auth.protectStats,
+            models: ModelTable(models), keyRing: keyRing, keyStats: current.keyStats, protectStats: next.auth.protectStats,
             generation: current.generation + 1, loadedAt: Date(), fileSHA256: sha256
         )
         holder.replace(with: runtime)

@@ -9,6 +9,7 @@ import Synchronization
 final class Runtime: Sendable {
     let models: ModelTable
     let keyRing: KeyRing
+    /// The same object in every generation (a reload registers new key names), so no count is lost in a swap.
     let keyStats: KeyStats
     /// `auth.protect_stats`: `/v1/stats`, `/stats` and `/metrics` need an admin key.
     let protectStats: Bool
