@@ -45,6 +45,8 @@ struct Serve: AsyncParsableCommand {
             logger.info("open-file limit", metadata: ["rerank.open_file_limit": "\(limit.soft)", "rerank.open_file_hard_limit": "\(limit.hard)"])
         }
 
+        // SIGHUP reloads the policy once the server's services run; until then it is ignored, not fatal.
+        signal(SIGHUP, SIG_IGN)
         let policy: PolicyConfig
         let sha256: String
         do {
