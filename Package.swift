@@ -70,6 +70,13 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            // The console's hand-written files, compiled into the binary as byte arrays (`PackageResources`):
+            // nothing to install next to a release build, no Bundle lookup at run time.
+            resources: [
+                .embedInCode("Console/assets/index.html"),
+                .embedInCode("Console/assets/console.css"),
+                .embedInCode("Console/assets/console.js"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -120,7 +120,8 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     services.append(HTTPClientService(client: httpClient, logger: logger))
 
     // Models and keys live in one swappable snapshot: a policy reload replaces it whole (see PolicyReloader).
-    let factory = ModelFactory(httpClient: httpClient, connectionsPerBackend: connectionsPerBackend, observer: stats)
+    let generations = CacheGenerations()
+    let factory = ModelFactory(httpClient: httpClient, connectionsPerBackend: connectionsPerBackend, observer: stats, generations: generations)
     let keyRing = KeyRing(configuration: policy.auth)
     let runtime = RuntimeHolder(
         Runtime(
@@ -135,6 +136,10 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         PolicyReloader(file: $0, running: policy, holder: runtime, factory: factory, stats: stats, reloadStats: reloadStats, logger: logger)
     }
     if options.reloadOnHangup, let reloader { services.append(ReloadOnHangup(reloader: reloader, logger: logger)) }
+    // Purges: each model's cache generation, kept in the store; re-read every second (replicas sharing Redis, and
+    // models a reload adds).
+    let purger = CachePurger(runtime: runtime, generations: generations, store: store as? any GenerationStore, logger: logger)
+    if purger.hasStore { services.append(GenerationRefresher(purger: purger)) }
     // Replicas sharing a Redis also share its leases, so a pair is scored once across all of them.
     let pipeline = RerankPipeline(runtime: runtime, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
 
@@ -152,6 +157,8 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus, reloadStats: reloadStats
     ).addRoutes(to: router)
     AdminController(reloader: reloader, runtime: runtime).addRoutes(to: router)
+    CacheAdminController(purger: purger, reloader: reloader, startPolicy: policy, runtime: runtime).addRoutes(to: router)
+    ConsoleController().addRoutes(to: router)
 
     let host = options.host ?? policy.server.host
     let port = options.port ?? policy.server.port
@@ -173,6 +180,8 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     )
     // Read TEI backends' per-call limits before taking traffic (2 s timeout each; retried by the health checker).
     app.beforeServerStarts {
+        // Purged generations before the first lookup, so no purged score is served after a restart.
+        await purger.load()
         for pool in runtime.current.models.pools {
             await pool.discoverBatchLimits(logger: logger)
             await pool.checkCanary(logger: logger)

@@ -63,6 +63,23 @@ import Testing
         let expected = CacheKey(bytes: Array(SHA256.hash(data: bytes)))
         #expect(key(model: "bge-reranker-v2-m3", query: "what is panda?", document: "The giant panda is a bear.") == expected)
     }
+
+    @Test func everyGenerationHasItsOwnKeysAndGenerationZeroIsUnchanged() {
+        func keyed(namespace: String? = nil, generation: UInt64) -> CacheKey {
+            CacheKeyEncoder(model: "m", revision: "", settings: .init(), query: "q", namespace: namespace, generation: generation).key(document: "d")
+        }
+        // Generation 0 (never purged) is the encoding from before purging existed: existing caches stay valid.
+        #expect(keyed(generation: 0) == key())
+        let keys = [keyed(generation: 0), keyed(generation: 1), keyed(generation: 2), keyed(namespace: "t", generation: 0), keyed(namespace: "t", generation: 1)]
+        #expect(Set(keys).count == keys.count)
+        // A later generation's key is the documented layout: version 2, then the 8-byte big-endian generation.
+        var bytes: [UInt8] = [CacheKeyEncoder.generationVersion] + withUnsafeBytes(of: UInt64(1).bigEndian) { Array($0) }
+        for text in ["m", "", "raw_scores=0", "truncate=-", "truncation_direction=-", "truncate_prompt_tokens=-", "q", "d"] {
+            let utf8 = Array(text.utf8)
+            bytes += withUnsafeBytes(of: UInt64(utf8.count).bigEndian) { Array($0) } + utf8
+        }
+        #expect(keyed(generation: 1).bytes == Array(SHA256.hash(data: bytes)))
+    }
 }
 
 @Suite struct PairKeysTests {

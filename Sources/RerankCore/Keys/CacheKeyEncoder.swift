@@ -17,14 +17,29 @@ public struct CacheKeyEncoder {
     /// can never equal a shared key or another tenant's.
     public static let namespacedVersion: UInt8 = 0x81
 
+    /// Keys of a model whose cache was purged (generation > 0) start with one of these version bytes and the
+    /// 8-byte big-endian generation, so no key of an earlier generation (or of generation 0, encoded exactly as
+    /// before purging existed) can equal one of a later generation: purged scores become unreachable.
+    public static let generationVersion: UInt8 = 2
+    public static let namespacedGenerationVersion: UInt8 = 0x82
+
     /// - Parameter namespace: a tenant's name when its cache is isolated (`auth.keys[].isolate_cache`); `nil`: shared.
-    public init(model: String, revision: String, settings: ScoreSettings, query: String, namespace: String? = nil) {
+    /// - Parameter generation: the model's cache generation, advanced by every purge (`POST /admin/purge`); 0: never purged.
+    public init(model: String, revision: String, settings: ScoreSettings, query: String, namespace: String? = nil, generation: UInt64 = 0) {
         var hasher = SHA256()
-        if let namespace {
+        switch (namespace, generation) {
+        case (nil, 0):
+            hasher.update(data: [Self.version])
+        case (let namespace?, 0):
             hasher.update(data: [Self.namespacedVersion])
             Self.append(namespace, to: &hasher)
-        } else {
-            hasher.update(data: [Self.version])
+        case (nil, let generation):
+            hasher.update(data: [Self.generationVersion])
+            withUnsafeBytes(of: generation.bigEndian) { hasher.update(bufferPointer: $0) }
+        case (let namespace?, let generation):
+            hasher.update(data: [Self.namespacedGenerationVersion])
+            withUnsafeBytes(of: generation.bigEndian) { hasher.update(bufferPointer: $0) }
+            Self.append(namespace, to: &hasher)
         }
         Self.append(model, to: &hasher)
         Self.append(revision, to: &hasher)

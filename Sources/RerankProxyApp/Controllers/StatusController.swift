@@ -53,8 +53,10 @@ struct StatusController: Sendable {
         guard let secret, runtime.keyRing.isAdmin(secret) else { throw ProxyError.unauthorized(.documents) }
     }
 
-    private func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    private func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok, cacheControl: String? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let cacheControl { headers[.cacheControl] = cacheControl }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     private func json(_ text: String) -> Response { json(Array(text.utf8)) }
@@ -116,6 +118,13 @@ struct StatusController: Sendable {
             pools: pools, keys: runtime.keyRing.isEnabled ? runtime.keyStats.snapshot : nil
         )
         report.policy = reloadStats.report(runtime, drainingPools: pipeline.runtime.drainingPools)
-        return json(encoded(report))
+        for i in report.backends.indices {
+            let healthy = runtime.models[report.backends[i].model]?.pool.healthyBackends.contains(report.backends[i].name)
+            report.backends[i].healthy = healthy ?? false
+        }
+        for i in report.models.indices {
+            report.models[i].cache_generation = runtime.models[report.models[i].name]?.generation.current
+        }
+        return json(encoded(report), cacheControl: "no-store")
     }
 }

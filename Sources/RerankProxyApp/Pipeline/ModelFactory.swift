@@ -8,6 +8,8 @@ struct ModelFactory: Sendable {
     /// The HTTP client's connections per backend host, fixed when it is created (the largest `max_concurrency` then).
     let connectionsPerBackend: Int
     let observer: any BackendPoolObserver
+    /// Each model's cache generation by name, so a model rebuilt by a reload keeps its purges.
+    var generations = CacheGenerations()
 
     func make(_ model: ModelConfig) -> ModelRuntime {
         let clients: [any BackendClient] = model.backends.map { backend in
@@ -34,6 +36,9 @@ struct ModelFactory: Sendable {
             ),
             observer: observer
         )
-        return ModelRuntime(name: model.name, revision: model.revision, api: model.backends.first?.api ?? .cohere, pool: pool)
+        return ModelRuntime(
+            name: model.name, revision: model.revision, api: model.backends.first?.api ?? .cohere, pool: pool,
+            generation: generations.generation(of: model.name)
+        )
     }
 }

@@ -76,7 +76,10 @@ final class RerankPipeline: Sendable {
         let id = Self.requestID()
 
         // Key every document; a document repeated within the request is one pair.
-        let encoder = CacheKeyEncoder(model: model.name, revision: model.revision, settings: settings, query: request.query, namespace: namespace)
+        let encoder = CacheKeyEncoder(
+            model: model.name, revision: model.revision, settings: settings, query: request.query, namespace: namespace,
+            generation: model.generation.current
+        )
         let pairs = PairKeys(encoder: encoder, texts: request.texts)
         var plan = RerankPlan(keys: pairs.keys)
 

@@ -77,6 +77,9 @@ actor PolicyReloader {
         self.logger = logger
     }
 
+    /// The policy the current runtime was built from (`GET /admin/policy` shows it, secrets masked).
+    var runningPolicy: PolicyConfig { running }
+
     /// Reloads the file; waits for a reload already in progress first.
     /// - Parameter trigger: what asked for it, for the log (`SIGHUP`, `POST /admin/reload`).
     func reload(trigger: String) async -> Outcome {

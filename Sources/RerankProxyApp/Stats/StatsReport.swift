@@ -31,6 +31,8 @@ struct StatsReport: Encodable {
         /// Refused for good by the model's canary check.
         var refused: Bool
         var latency_ms: Latency
+        /// In the pool's rotation now (not ejected, not refused); set by ``StatusController``.
+        var healthy: Bool? = nil
     }
 
     struct Model: Encodable {
@@ -39,6 +41,8 @@ struct StatsReport: Encodable {
         var shed: Int
         /// Pairs admitted to the pool now (waiting for a slot or in flight).
         var queued_pairs: Int
+        /// Purges so far (`POST /admin/purge`); set by ``StatusController``.
+        var cache_generation: UInt64? = nil
     }
 
     var requests: Int

@@ -60,24 +60,30 @@ def worker(bi_model):
     running.server.stop()
 
 
-@pytest.fixture()
-def proxy(worker, tmp_path):
-    port = free_port()
+def sqlite_policy(tmp_path: Path, worker: str, extra: str = "", max_batch: int = 64) -> Path:
+    """Writes a policy for the worker behind the proxy, SQLite in tmp_path, on a free port; `extra` is more
+    top-level YAML (e.g. `auth:`)."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         f"""
-server: {{ host: 127.0.0.1, port: {port} }}
+server: {{ host: 127.0.0.1, port: {free_port()} }}
 cache:
   memory_entries: 1000
   store: sqlite
   sqlite: {{ path: {tmp_path / 'scores.sqlite'} }}
+{extra}
 models:
   - name: all-minilm-l6-v2
     backends:
-      - {{ name: onnx-local, api: tei, url: "{worker}", max_batch: 64, timeout: 30s }}
+      - {{ name: onnx-local, api: tei, url: "{worker}", max_batch: {max_batch}, timeout: 30s }}
 """
     )
-    with running_proxy(policy, tmp_path) as base:
+    return policy
+
+
+@pytest.fixture()
+def proxy(worker, tmp_path):
+    with running_proxy(sqlite_policy(tmp_path, worker), tmp_path) as base:
         yield base, tmp_path
 
 

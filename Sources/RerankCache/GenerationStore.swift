@@ -1,0 +1,15 @@
+/// A persistent store that keeps each model's cache generation, so a purge (which advances it) outlives a
+/// restart and reaches every replica sharing the store.
+///
+/// A purge never deletes rows: the generation is part of every cache key (``CacheKeyEncoder``), so the
+/// model's earlier scores can no longer be looked up and age out by the store's TTL and `max_entries`.
+/// ```swift
+/// let generation = try await store.advanceGeneration(model: "bge-reranker-v2-m3")   // 1, 2, …
+/// let all = try await store.generations(models: ["bge-reranker-v2-m3"])             // ["bge-reranker-v2-m3": 1]
+/// ```
+public protocol GenerationStore: Sendable {
+    /// The stored generation of each model that has one (never purged: absent).
+    func generations(models: [String]) async throws(CacheError) -> [String: UInt64]
+    /// Adds one to the model's stored generation and returns the new value; atomic against other replicas.
+    func advanceGeneration(model: String) async throws(CacheError) -> UInt64
+}
