@@ -174,7 +174,7 @@ function renderDashboard(stats) {
   const backendInFlight = stats.backends.reduce((n, b) => n + (b.in_flight || 0), 0);
   $("kpi-inflight").textContent = fmt(stats.coalescing_in_flight);
   const queued = stats.models.reduce((n, m) => n + (m.queued_pairs || 0), 0);
-  $("kpi-queued").textContent = "pairs \u00b7 " + fmt(backendInFlight) + " backend calls \u00b7 " + fmt(queued) + " queued";
+  $("kpi-queued").textContent = "pairs \u00b7 " + fmt(backendInFlight) + " calls \u00b7 " + fmt(queued) + " queued";
   const backendErrors = stats.backends.reduce((n, b) => n + b.errors, 0);
   $("kpi-errors").textContent = fmt(p.failed + backendErrors);
   $("kpi-errors-sub").textContent = fmt(p.failed) + " failed pairs \u00b7 " + fmt(backendErrors) + " backend";
