@@ -40,6 +40,14 @@ import Testing
         }
     }
 
+    @Test func aGenerationIsNeverLoweredByAStaleRead() {
+        let generation = CacheGeneration()
+        generation.raise(to: 3)
+        generation.raise(to: 1)  // a replica's read from before the last purge
+        #expect(generation.current == 3)
+        #expect(generation.advance() == 4)
+    }
+
     @Test func withoutAdminKeysALoopbackClientMayPurge() async throws {
         let fake = FakeRerankBackend()
         let docs = documents(3)

@@ -122,6 +122,8 @@ async function refresh() {
     return;
   }
   hideError("dash-error");
+  // Per-key counters mean keys are configured: point at the key button until one is set.
+  if (stats.keys && !apiKey() && !state.needsKey) { state.needsKey = true; renderKeyState(); }
   record(stats);
   renderDashboard(stats);
   refreshReady();
