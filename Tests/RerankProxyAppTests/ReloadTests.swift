@@ -72,6 +72,27 @@ import Testing
         }
     }
 
+    @Test func aModelThatAReloadRebuildsKeepsItsPurges() async throws {
+        let (a, b) = (FakeRerankBackend(), FakeRerankBackend())
+        try await a.run { urlA in
+            try await b.run { urlB in
+                try await withReloadableProxy({ Self.yaml([("m1", "fake-a", urlA)], sqlite: $0) }) { p in
+                    let body = ["query": "q", "model": "m1", "documents": ["a", "b"]] as [String: Any]
+                    expectExact(try await p.proxy.post("/v1/rerank", object: body), query: "q", documents: ["a", "b"])
+                    #expect(try await p.proxy.post("/admin/purge", object: ["model": "m1"]).status == 200)
+                    // A new backend URL: m1 is rebuilt with a new pool, and must keep generation 1.
+                    let sqlite = URL(fileURLWithPath: p.file).deletingLastPathComponent().path + "/scores.sqlite"
+                    try p.write(Self.yaml([("m1", "fake-b", urlB)], sqlite: sqlite))
+                    #expect(try await p.reload().object["models"].flatMap { ($0 as? [String: [String]])?["changed"] } == ["m1"])
+                    let after = try await p.proxy.post("/v1/rerank", object: body)
+                    expectExact(after, query: "q", documents: ["a", "b"])
+                    #expect(after.header("X-Rerank-Cache") == "hits=0; coalesced=0; forwarded=2")
+                    #expect(b.calls == 1)
+                }
+            }
+        }
+    }
+
     @Test func aGoodFileAddsAModelMovesABackendAndKeepsTheCache() async throws {
         let (a, b, steady) = (FakeRerankBackend(), FakeRerankBackend(), FakeRerankBackend())
         try await a.run { urlA in
