@@ -44,8 +44,10 @@ final class CachePurger: Sendable {
             return advanced
         }
         do {
+            let before = generation.current
             let stored = try await store.advanceGeneration(model: model)
-            generation.raise(to: stored)
+            // A store that lost the row (a flushed Redis) answers a lower number: this replica still moves on.
+            generation.raise(to: max(stored, before + 1))
         } catch {
             logger.error("purge failed: the store could not record the new generation", metadata: ["rerank.model": "\(model)", "error.type": "\(error)"])
             throw .store(error.description)
