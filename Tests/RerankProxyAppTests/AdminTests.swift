@@ -143,6 +143,31 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: redisServerPath != nil, "redis-server is not installed"))
+    func aPurgeAfterRedisLostItsGenerationStillMovesOn() async throws {
+        let redis = try OwnRedisServer()
+        let fake = FakeRerankBackend()
+        let docs = documents(3)
+        try await fake.run { url in
+            let policy = {
+                var policy = redisPolicy(url: redis.url, backendURL: url, memoryEntries: 1000)
+                policy.auth = self.policy(url).auth
+                return policy
+            }()
+            try await withProxy(policy) { proxy in
+                expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs], headers: ["api-key": Self.appKey]), query: "q", documents: docs)
+                try await expectRescoredAfterPurge(proxy, fake: fake, docs: docs)
+                // Redis restarts empty: its INCR answers 1 again, but the memory tier still holds generation 1's scores.
+                redis.stop()
+                try redis.start()
+                try await until { (try? await proxy.post("/admin/purge", object: ["model": "test-model"], headers: Self.admin))?.status == 200 }
+                #expect(try await generation(proxy) == 2)
+                let again = try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs], headers: ["api-key": Self.appKey])
+                #expect(again.header("X-Rerank-Cache") == "hits=0; coalesced=0; forwarded=3")
+            }
+        }
+    }
+
     @Test(.enabled(if: sharedRedisURL != nil, "REDIS_URL is not set: start redis-server and export REDIS_URL (scripts/test.sh does)"))
     func aPurgeReachesEveryReplicaOnTheSameRedis() async throws {
         let fake = FakeRerankBackend()
