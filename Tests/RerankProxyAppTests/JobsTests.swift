@@ -156,22 +156,38 @@ import Testing
     }
 
     @Test func aRestartedProxyResumesTheJobWithoutRescoringFinishedPairs() async throws {
-        let fake = FakeRerankBackend()
-        fake.delay(.milliseconds(30))
         let path = temporaryDirectory() + "/scores.sqlite"
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try await Self.restartMidJob { url in testPolicy(backends: [BackendConfig(name: "fake-0", url: url, maxBatch: 5)], sqlitePath: path) }
+    }
+
+    @Test(.enabled(if: sharedRedisURL != nil, "REDIS_URL is not set: start redis-server and export REDIS_URL (scripts/test.sh does)"))
+    func aRestartedProxyResumesARedisJobWithoutRescoringFinishedPairs() async throws {
+        let prefix = "rrjobs:\(UUID().uuidString.prefix(8)):"
+        try await Self.restartMidJob { url in
+            var policy = redisPolicy(url: sharedRedisURL!, backendURL: url, memoryEntries: 10_000)
+            policy.cache.redis.prefix = prefix
+            policy.models[0].backends[0].maxBatch = 5
+            return policy
+        }
+    }
+
+    /// Submits a 150-pair job, stops the proxy once 4 requests are done, starts another on the same store and
+    /// checks it finishes the job with every pair scored exactly once across both.
+    static func restartMidJob(_ makePolicy: @escaping @Sendable (String) -> PolicyConfig) async throws {
+        let fake = FakeRerankBackend()
+        fake.delay(.milliseconds(30))
         @Sendable func requests() -> [[String: Any]] { (0..<30).map { i in ["query": "job \(i)", "documents": documents(5, prefix: "r\(i)")] } }
         try await fake.run { url in
-            var policy = testPolicy(backends: [BackendConfig(name: "fake-0", url: url, maxBatch: 5)], sqlitePath: path)
+            var policy = makePolicy(url)
             policy.jobs.chunkPairs = 10
             let id = try await withProxy(policy) { proxy in
                 let id = try await Self.submit(proxy, ["requests": requests()])
                 try await until { (try? await Self.status(proxy, id)["progress"] as? [String: Any])?["requests_done"] as? Int ?? 0 >= 4 }
                 return id
             }
-            // Stopped mid-job: the record says running, with what was done.
-            let scoredBefore = fake.pairs
-            #expect(scoredBefore < 150)
+            // Stopped mid-job (after the chunk in flight): the rest is left for the next proxy.
+            #expect(fake.pairs < 150)
             try await withProxy(policy) { proxy in
                 let done = try await Self.wait(proxy, id, for: ["succeeded", "failed"])
                 #expect(done["status"] as? String == "succeeded")
@@ -182,6 +198,93 @@ import Testing
             }
             // Every pair was scored exactly once across both runs.
             #expect(fake.pairs == 150)
+        }
+    }
+
+    @Test func failedRequestsAreRetriedWithBackoffThenSucceed() async throws {
+        let fake = FakeRerankBackend()
+        fake.fail(with: 503)
+        try await fake.run { url in
+            var policy = testPolicy(backends: [BackendConfig(name: "fake-0", url: url)])
+            policy.jobs.retries = 5
+            policy.jobs.retryBackoff = DurationValue(.milliseconds(20), text: "20ms")
+            try await withProxy(policy) { proxy in
+                let requests = Self.requests(3, documents: 2)
+                let id = try await Self.submit(proxy, ["requests": requests])
+                try await until { (try? await Self.status(proxy, id)["progress"] as? [String: Any])?["retry_rounds"] as? Int ?? 0 >= 1 }
+                let failing = try await Self.status(proxy, id)
+                #expect(failing["status"] as? String == "running")
+                #expect((failing["failed_requests"] as? [[String: Any]])?.map { $0["index"] as? Int } == [0, 1, 2])
+                fake.fail(with: nil)
+                let done = try await Self.wait(proxy, id, for: ["succeeded", "failed"])
+                #expect(done["status"] as? String == "succeeded")
+                #expect((done["failed_requests"] as? [Any])?.isEmpty == true)
+                let results = try #require(done["results"] as? [Any])
+                for (i, result) in results.enumerated() { try Self.expectResult(result, requests[i]) }
+            }
+        }
+    }
+
+    @Test func aJobWhoseRequestsKeepFailingFailsAndSaysWhich() async throws {
+        let fake = FakeRerankBackend()
+        fake.refuse(prefix: "bad")
+        try await fake.run { url in
+            var policy = testPolicy(backends: [BackendConfig(name: "fake-0", url: url)])
+            policy.jobs.retries = 2
+            policy.jobs.retryBackoff = DurationValue(.milliseconds(10), text: "10ms")
+            try await withProxy(policy) { proxy in
+                let requests: [[String: Any]] = [
+                    ["query": "job a", "documents": ["fine", "also fine"]],
+                    ["query": "job b", "documents": ["ok", "bad document"]],
+                ]
+                let id = try await Self.submit(proxy, ["requests": requests])
+                let done = try await Self.wait(proxy, id, for: ["succeeded", "failed"])
+                #expect(done["status"] as? String == "failed")
+                let failed = try #require(done["failed_requests"] as? [[String: Any]])
+                #expect(failed.map { $0["index"] as? Int } == [1])
+                #expect(failed.first?["status"] as? Int == 400)
+                #expect((failed.first?["message"] as? String)?.hasPrefix("requests[1]: documents[1] was refused") == true)
+                let results = try #require(done["results"] as? [[String: Any]])
+                try Self.expectResult(results[0], requests[0])
+                #expect((results[1]["error"] as? [String: Any])?["code"] as? Int == 400)
+                // A refused document fails the same way every time: it is not retried.
+                #expect((done["progress"] as? [String: Any])?["retry_rounds"] as? Int == 0)
+            }
+        }
+    }
+
+    @Test func interactiveRequestsKeepFlowingWhileALargeJobRuns() async throws {
+        let fake = FakeRerankBackend()
+        fake.delay(.milliseconds(40))
+        try await fake.run { url in
+            var backend = BackendConfig(name: "fake-0", url: url, maxBatch: 4)
+            backend.maxConcurrency = 4
+            var policy = testPolicy(backends: [backend])
+            policy.jobs.maxShare = 0.5
+            policy.jobs.chunkPairs = 32
+            try await withProxy(policy) { proxy in
+                // 60 requests of 4 documents, 8 distinct queries per chunk: 8 backend calls wanted at once, 2 allowed.
+                let id = try await Self.submit(proxy, ["requests": Self.requests(60, documents: 4)])
+                try await until { (try? await Self.status(proxy, id)["status"] as? String) == "running" }
+                for round in 0..<3 {
+                    let replies = try await withThrowingTaskGroup(of: ProxyClient.Reply.self) { group in
+                        for n in 0..<4 {
+                            let docs = documents(4, prefix: "live \(round)-\(n)")
+                            group.addTask { try await proxy.post("/v1/rerank", object: ["query": "live \(n)", "documents": docs]) }
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    #expect(replies.allSatisfy { $0.status == 200 })
+                }
+                // Interactive traffic was served while the job still had work left.
+                let during = try await Self.status(proxy, id)
+                #expect(during["status"] as? String == "running")
+                let done = try await Self.wait(proxy, id, for: ["succeeded", "failed"], limit: .seconds(30))
+                #expect(done["status"] as? String == "succeeded")
+                // The job never held more than its share (2 of 4) of the backend's concurrency, and used it.
+                #expect(fake.peak("job") == 2)
+                #expect(fake.peak("live") >= 2)
+            }
         }
     }
 }
