@@ -50,4 +50,10 @@ import Testing
         #expect(error("  max_shares: 0.5\n")?.contains("max_shares") == true)
         #expect(error("  max_share: 1\n") == nil)
     }
+
+    @Test func aReloadThatChangesTheJobsSectionIsRefusedNamingTheKey() throws {
+        let running = try PolicyConfig.parse(Self.models)
+        let changed = try PolicyConfig.parse("jobs: { max_share: 0.2, ttl: 168h }\n" + Self.models)
+        #expect(running.restartOnlyChanges(comparedWith: changed) == ["jobs.max_share"])
+    }
 }
