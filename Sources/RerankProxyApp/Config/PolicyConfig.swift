@@ -75,6 +75,9 @@ public struct PolicyConfig: Decodable, Sendable {
         try server.validate()
         try cache.validate()
         try jobs.validate()
+        guard jobs.maxBodyBytes <= server.maxBufferedBodyBytes else {
+            throw .invalid(path: "jobs.max_body_bytes", message: "must be at most server.max_buffered_body_bytes (\(server.maxBufferedBodyBytes))")
+        }
         guard !models.isEmpty else { throw .invalid(path: "models", message: "at least one model is required") }
         var names = Set<String>()
         for (i, model) in models.enumerated() {
