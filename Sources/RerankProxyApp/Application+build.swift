@@ -121,7 +121,10 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
 
     // Models and keys live in one swappable snapshot: a policy reload replaces it whole (see PolicyReloader).
     let generations = CacheGenerations()
-    let factory = ModelFactory(httpClient: httpClient, connectionsPerBackend: connectionsPerBackend, observer: stats, generations: generations)
+    let factory = ModelFactory(
+        httpClient: httpClient, connectionsPerBackend: connectionsPerBackend, observer: stats, generations: generations,
+        backgroundShare: policy.jobs.maxShare
+    )
     let keyRing = KeyRing(configuration: policy.auth)
     let runtime = RuntimeHolder(
         Runtime(
@@ -142,16 +145,25 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     if purger.hasStore { services.append(GenerationRefresher(purger: purger)) }
     // Replicas sharing a Redis also share its leases, so a pair is scored once across all of them.
     let pipeline = RerankPipeline(runtime: runtime, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
+    let requestLimits = RequestLimits(maxDocuments: policy.server.maxDocuments)
+    let jobRunner = JobRunner(
+        store: makeJobStore(cache: store, logger: logger), pipeline: pipeline, configuration: policy.jobs, limits: requestLimits, logger: logger
+    )
+    // After the HTTP client: on shutdown the runner stops (ending its current chunk) before the client and the cache writer.
+    services.append(jobRunner)
 
     let limits = ServerLimits(policy.server, fileLimit: FileDescriptorLimit.current(), logger: logger)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
-    RerankController(
+    let rerankController = RerankController(
         pipeline: pipeline,
-        limits: RequestLimits(maxDocuments: policy.server.maxDocuments),
+        limits: requestLimits,
         maxBodyBytes: policy.server.maxBodyBytes,
         bodyBudget: limits.bodyBudget
-    ).addRoutes(to: router)
+    )
+    rerankController.addRoutes(to: router)
+    BatchController(pipeline: pipeline, rerank: rerankController, maxBatchPairs: policy.jobs.maxBatchPairs).addRoutes(to: router)
+    JobsController(pipeline: pipeline, rerank: rerankController, runner: jobRunner, configuration: policy.jobs).addRoutes(to: router)
     StatusController(
         pipeline: pipeline, stats: stats, registry: options.registry,
         maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus, reloadStats: reloadStats

@@ -143,6 +143,26 @@ import Testing
         }
     }
 
+    @Test func aBatchAfterAPurgeScoresItsPairsAgain() async throws {
+        let fake = FakeRerankBackend()
+        let docs = documents(4)
+        try await fake.run { url in
+            try await withProxy(policy(url, store: .none)) { proxy in
+                let batch: [String: Any] = ["model": "test-model", "requests": [["query": "q", "documents": docs]]]
+                let key = ["api-key": Self.appKey]
+                let first = try await proxy.post("/v1/rerank/batch", object: batch, headers: key)
+                let cached = try await proxy.post("/v1/rerank/batch", object: batch, headers: key)
+                #expect(first.status == 200 && cached.status == 200)
+                #expect(fake.pairs == docs.count)
+                let purge = try await proxy.post("/admin/purge", object: ["model": "test-model"], headers: Self.admin)
+                #expect(purge.status == 200)
+                let again = try await proxy.post("/v1/rerank/batch", object: batch, headers: key)
+                #expect(again.status == 200)
+                #expect(fake.pairs == 2 * docs.count)
+            }
+        }
+    }
+
     @Test(.enabled(if: redisServerPath != nil, "redis-server is not installed"))
     func aPurgeAfterRedisLostItsGenerationStillMovesOn() async throws {
         let redis = try OwnRedisServer()

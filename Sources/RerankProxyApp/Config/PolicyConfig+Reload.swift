@@ -19,13 +19,14 @@ extension PolicyConfig {
         return (policy, SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
     }
 
-    /// The keys under `server:` and `cache:` whose values differ in `other` (`server.port`, `cache.sqlite.path`).
+    /// The keys under `server:`, `cache:` and `jobs:` whose values differ in `other` (`server.port`, `cache.sqlite.path`).
     ///
     /// These are read once at start (the listen address, connection and body limits, the cache tiers and their
-    /// files), so a reload that changes one is refused. Only key names are returned, never values (a Redis URL may
+    /// files, the job runner and its share of each pool), so a reload that changes one is refused. Only key names are returned, never values (a Redis URL may
     /// carry a password). Durations compare by length, so `1s` and `1000ms` are the same.
     func restartOnlyChanges(comparedWith other: PolicyConfig) -> [String] {
         Self.changedKeys(server, other.server, path: "server") + Self.changedKeys(cache, other.cache, path: "cache")
+            + Self.changedKeys(jobs, other.jobs, path: "jobs")
     }
 
     /// Walks two values of one config struct field by field (through `Mirror`), into nested config sections, and

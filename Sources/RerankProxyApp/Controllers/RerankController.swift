@@ -73,7 +73,7 @@ struct RerankController: Sendable {
 
     /// The API key's client when keys are configured (`nil` when auth is off).
     /// - Throws: ``ProxyError/unauthorized(_:)`` or ``ProxyError/rateLimited(retryAfter:_:)``.
-    private func authenticate(_ request: Request, runtime: Runtime, dialect: Dialect) throws -> KeyRing.Client? {
+    func authenticate(_ request: Request, runtime: Runtime, dialect: Dialect) throws -> KeyRing.Client? {
         let keyRing = runtime.keyRing
         let keyStats = runtime.keyStats
         guard keyRing.isEnabled else { return nil }

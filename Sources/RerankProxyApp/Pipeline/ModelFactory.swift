@@ -10,6 +10,8 @@ struct ModelFactory: Sendable {
     let observer: any BackendPoolObserver
     /// Each model's cache generation by name, so a model rebuilt by a reload keeps its purges.
     var generations = CacheGenerations()
+    /// `jobs.max_share`, fixed at start (a reload does not change it).
+    var backgroundShare = 0.5
 
     func make(_ model: ModelConfig) -> ModelRuntime {
         let clients: [any BackendClient] = model.backends.map { backend in
@@ -32,6 +34,7 @@ struct ModelFactory: Sendable {
                 maxConcurrency: connectionsPerBackend,
                 backends: model.backends.map { BackendPool.BackendLimits(weight: $0.weight, maxConcurrency: $0.maxConcurrency) },
                 maxQueue: model.maxQueue,
+                backgroundShare: backgroundShare,
                 canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) }
             ),
             observer: observer
