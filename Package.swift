@@ -29,6 +29,7 @@ let package = Package(
             name: "RerankProxy",
             dependencies: [
                 "RerankProxyApp",
+                "RerankClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -72,6 +73,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "RerankClient",
+            dependencies: [
+                "RerankCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "RerankCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -106,6 +117,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "RerankCoreTests", dependencies: ["RerankCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        .testTarget(name: "RerankClientTests", dependencies: ["RerankClient", "RerankCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RerankBackendsTests",
             dependencies: ["RerankBackends", "RerankCore", .product(name: "Logging", package: "swift-log")],
@@ -128,6 +140,7 @@ let package = Package(
                 "RerankProxyApp",
                 "RerankBackends",
                 "RerankCache",
+                "RerankClient",
                 "RerankCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
