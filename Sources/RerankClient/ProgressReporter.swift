@@ -64,7 +64,7 @@ public final class ProgressReporter: Sendable {
             return state.barVisible
         }
         write((clear ? "\r\u{1B}[2K" : "") + message + "\n")
-        show(force: true)
+        if clear { show(force: true) }
     }
 
     /// The last progress line, ending the bar's line.

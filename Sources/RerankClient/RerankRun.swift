@@ -103,10 +103,10 @@ public struct RerankRun: Sendable {
             )
         }
         var progress = Written(input: input, lines: resumed)
-        reporter.start(total: input.totalPairs, alreadyDone: progress.pairs)
         if resumed > 0 {
             reporter.note("resuming \(options.output): \(resumed) of \(input.lines.count) lines already written")
         }
+        reporter.start(total: input.totalPairs, alreadyDone: progress.pairs)
         do {
             switch options.mode {
             case .batch: try await runBatches(input: input, out: out, progress: &progress)

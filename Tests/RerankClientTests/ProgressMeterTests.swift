@@ -30,6 +30,7 @@ import Testing
     }
 
     @Test func durationsAreShort() {
+        #expect(ProgressMeter.duration(.milliseconds(250)) == "250ms")
         #expect(ProgressMeter.duration(.milliseconds(41_200)) == "42s")
         #expect(ProgressMeter.duration(.seconds(185)) == "3m05s")
         #expect(ProgressMeter.duration(.seconds(7620)) == "2h07m")
