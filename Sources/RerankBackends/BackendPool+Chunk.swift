@@ -17,8 +17,13 @@ extension BackendPool {
         var sendBy: Duration?
         var logger: Logger
         let budget: BisectBudget
+        var priority: Priority
 
-        init(query: String, documents: [String], settings: ScoreSettings, deadline: Duration, sendBy: Duration?, logger: Logger, budget: Int) {
+        init(
+            query: String, documents: [String], settings: ScoreSettings, deadline: Duration, sendBy: Duration?, logger: Logger, budget: Int,
+            priority: Priority = .interactive
+        ) {
+            self.priority = priority
             self.sendBy = sendBy
             self.query = query
             self.documents = documents
@@ -65,7 +70,7 @@ extension BackendPool {
 
     /// Scores one range; when the backend refuses it as bad input, splits it to isolate the refused documents.
     func scoreRange(_ range: Range<Int>, _ job: Job) async -> [Piece] {
-        let result = await scoreChunk(Array(job.documents[range]), job)
+        let result = await scoreChunk(Array(job.documents[range]), job, priority: job.priority)
         guard case .failure(let error) = result, error.isRefusal, range.count > 1, job.budget.take(2) else {
             return [Piece(range: range, result: result)]
         }

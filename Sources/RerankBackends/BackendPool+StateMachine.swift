@@ -37,8 +37,11 @@ extension BackendPool {
         private(set) var batchLimit: Int
         /// Backends whose per-call limit has been read, or that publish none.
         private(set) var limitKnown: Set<Int> = []
+        /// Which background (job) chunks may go now; see ``BackendPool/BackgroundLane``.
+        var lane: BackgroundLane<CheckedContinuation<Bool, Never>>
 
-        init(count: Int, ejectAfter: Int, ejectFor: Duration, maxBatch: Int = 64, weights: [Int] = []) {
+        init(count: Int, ejectAfter: Int, ejectFor: Duration, maxBatch: Int = 64, weights: [Int] = [], capacity: Int = 64, backgroundShare: Double = 0.5) {
+            self.lane = BackgroundLane(capacity: capacity, share: backgroundShare)
             precondition(count > 0, "a pool needs a backend")
             precondition(weights.isEmpty || weights.count == count, "one weight per backend")
             self.count = count

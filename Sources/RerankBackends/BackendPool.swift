@@ -68,12 +68,15 @@ public final class BackendPool: Sendable {
         public var maxQueue: Int?
         /// Checked at start-up and when a health probe re-admits a backend; `nil`: no check.
         public var canary: Canary?
+        /// The most of the pool's concurrency that ``Priority/background`` calls may hold (policy `jobs.max_share`).
+        public var backgroundShare = 0.5
 
         public init(
             maxBatch: Int = 64, ejectAfter: Int = 3, ejectFor: Duration = .seconds(10), chunkTimeout: Duration = .seconds(30),
             maxConcurrency: Int = 64, bisectBudget: Int = 32, backends: [BackendLimits] = [], maxQueue: Int? = nil,
-            canary: Canary? = nil
+            backgroundShare: Double = 0.5, canary: Canary? = nil
         ) {
+            self.backgroundShare = backgroundShare
             self.canary = canary
             self.backends = backends
             self.maxQueue = maxQueue.map { max(0, $0) }
@@ -130,7 +133,8 @@ public final class BackendPool: Sendable {
         self.state = Mutex(
             StateMachine(
                 count: backends.count, ejectAfter: configuration.ejectAfter, ejectFor: configuration.ejectFor, maxBatch: configuration.maxBatch,
-                weights: limits.map(\.weight)
+                weights: limits.map(\.weight), capacity: limits.reduce(0) { $0 + $1.maxConcurrency },
+                backgroundShare: configuration.backgroundShare
             )
         )
     }
@@ -186,11 +190,15 @@ public final class BackendPool: Sendable {
     ///
     /// With `sendWithin` (a client's deadline), a chunk not yet sent when it passes is not sent: it fails with
     /// ``BackendError/clientDeadline(model:)``, which never counts against a backend. Chunks already sent complete.
+    ///
+    /// A ``Priority/background`` call is not counted against `max_queue` (its chunks wait in the background lane
+    /// instead, taking only what interactive calls leave free).
     public func score(
-        query: String, documents: [String], settings: ScoreSettings, sendWithin: Duration? = nil, logger: Logger
+        query: String, documents: [String], settings: ScoreSettings, sendWithin: Duration? = nil, priority: Priority = .interactive,
+        logger: Logger
     ) async -> Outcome {
         var outcome = Outcome(count: documents.count)
-        let pairs = documents.count
+        let pairs = priority == .background ? 0 : documents.count
         let admitted = state.withLock { state in
             let limit = configuration.maxQueue.map { $0 + limits.reduce(0) { $0 + $1.maxConcurrency } * state.batchLimit }
             return state.admit(pairs: pairs, limit: limit)
@@ -198,7 +206,7 @@ public final class BackendPool: Sendable {
         guard admitted else {
             logger.debug("pool queue full; shedding", metadata: ["rerank.model": "\(model)", "rerank.pairs": "\(pairs)"])
             observer?.shed(model: model, pairs: pairs)
-            outcome.errors = Array(repeating: .overloaded(model: model), count: pairs)
+            outcome.errors = Array(repeating: .overloaded(model: model), count: documents.count)
             return outcome
         }
         defer { state.withLock { $0.left(pairs: pairs) } }
@@ -207,7 +215,7 @@ public final class BackendPool: Sendable {
         let ranges = stride(from: 0, to: documents.count, by: size).map { $0..<min($0 + size, documents.count) }
         let job = Job(
             query: query, documents: documents, settings: settings, deadline: deadline, sendBy: sendWithin.map { time.now + $0 }, logger: logger,
-            budget: configuration.bisectBudget
+            budget: configuration.bisectBudget, priority: priority
         )
         if ranges.count == 1 {
             merge(await scoreRange(ranges[0], job), into: &outcome)

@@ -127,6 +127,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
                 maxConcurrency: connectionsPerBackend,
                 backends: model.backends.map { BackendPool.BackendLimits(weight: $0.weight, maxConcurrency: $0.maxConcurrency) },
                 maxQueue: model.maxQueue,
+                backgroundShare: policy.jobs.maxShare,
                 canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) }
             ),
             observer: stats
@@ -142,14 +143,16 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     router.add(middleware: LogRequestsMiddleware(.debug))
     let keyRing = KeyRing(configuration: policy.auth)
     let keyStats = KeyStats(names: keyRing.names + [KeyRing.admin.name])
-    RerankController(
+    let rerankController = RerankController(
         pipeline: pipeline,
         limits: RequestLimits(maxDocuments: policy.server.maxDocuments),
         maxBodyBytes: policy.server.maxBodyBytes,
         bodyBudget: limits.bodyBudget,
         keyRing: keyRing,
         keyStats: keyStats
-    ).addRoutes(to: router)
+    )
+    rerankController.addRoutes(to: router)
+    BatchController(pipeline: pipeline, rerank: rerankController, maxBatchPairs: policy.jobs.maxBatchPairs).addRoutes(to: router)
     StatusController(
         pipeline: pipeline, stats: stats, registry: options.registry,
         maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus,

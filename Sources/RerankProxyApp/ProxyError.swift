@@ -17,6 +17,12 @@ enum ProxyError: Error, HTTPResponseError {
     case forbidden(model: String, Dialect)
     /// The key's rate limit (429, Retry-After in whole seconds).
     case rateLimited(retryAfter: Int, Dialect)
+    /// A batch or job with more pairs than `jobs.<setting>` allows (413).
+    case tooManyPairs(count: Int, limit: Int, setting: String)
+    /// No job with this id (404): never created, or swept after `jobs.ttl`.
+    case jobNotFound(String)
+    /// The job store could not be read or written (503, Retry-After).
+    case jobStoreUnavailable(String)
 
     /// Everything the answer needs to know about one error.
     struct Descriptor {
@@ -92,6 +98,22 @@ enum ProxyError: Error, HTTPResponseError {
                 status: .tooManyRequests, type: "RateLimitError", teiType: "Overloaded",
                 message: "rate limit exceeded for this API key; retry after \(retryAfter) s", dialect: dialect,
                 closesConnection: true, extraHeaders: [.retryAfter: "\(retryAfter)"]
+            )
+        case .tooManyPairs(let count, let limit, let setting):
+            return Descriptor(
+                status: .contentTooLarge, type: "PayloadTooLargeError", teiType: "Validation",
+                message: "\(count) pairs (documents summed over the requests) is more than the limit of \(limit) (jobs.\(setting))",
+                param: "requests", dialect: .documents
+            )
+        case .jobNotFound(let id):
+            return Descriptor(
+                status: .notFound, type: "NotFoundError", teiType: "Validation",
+                message: "no job \"\(id)\" (unknown, or finished more than jobs.ttl ago and swept)", param: "id", dialect: .documents
+            )
+        case .jobStoreUnavailable(let reason):
+            return Descriptor(
+                status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Overloaded",
+                message: "the job store is unavailable: \(reason)", dialect: .documents, extraHeaders: [.retryAfter: "1"]
             )
         case .overloaded(let dialect):
             return Descriptor(

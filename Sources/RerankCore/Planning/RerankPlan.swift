@@ -132,6 +132,11 @@ public struct RerankPlan: Sendable {
         if let failure { failures[slot] = failure }
     }
 
+    /// Why `slot` failed, when it did and a reason was recorded.
+    public func failure(at slot: Int) -> FlightFailure? {
+        failures[slot]
+    }
+
     /// The answer, once no slot is pending.
     public func finish() -> Finish {
         precondition(!sources.contains(.pending), "finish() before every key was settled")

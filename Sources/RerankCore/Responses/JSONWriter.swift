@@ -66,4 +66,9 @@ public struct JSONWriter: Sendable {
     public mutating func raw(_ json: RawJSON) {
         bytes.append(contentsOf: json.bytes)
     }
+
+    /// Writes bytes this proxy rendered itself as one JSON value (a stored batch or job result).
+    public mutating func append(_ json: [UInt8]) {
+        bytes.append(contentsOf: json)
+    }
 }

@@ -17,6 +17,7 @@ extension PolicyConfig {
             cacheLine += "  redis.url=\(url)  redis.prefix=\(redis.prefix)  redis.pool_size=\(redis.poolSize)  redis.timeout=\(redis.timeout)  redis.lease=\(redis.lease)"
         }
         lines.append(cacheLine)
+        lines.append(jobs.summary)
         lines.append("models:")
         for (i, model) in models.enumerated() {
             let revision = model.revision.isEmpty ? "" : "  revision=\(model.revision)"

@@ -13,10 +13,12 @@ public struct PolicyConfig: Decodable, Sendable {
     public var cache: CacheConfig
     /// API keys, rate limits and admin keys; off unless configured.
     public var auth = AuthConfig()
+    /// Batch requests and asynchronous jobs (JobsConfig.swift).
+    public var jobs = JobsConfig()
     /// The first model is the default when a request names none.
     public var models: [ModelConfig]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case server, cache, auth, models }
+    enum CodingKeys: String, CodingKey, CaseIterable { case server, cache, auth, jobs, models }
 
     public init(server: ServerConfig = .init(), cache: CacheConfig = .init(), models: [ModelConfig]) {
         self.server = server
@@ -30,6 +32,7 @@ public struct PolicyConfig: Decodable, Sendable {
         server = try c.decodeIfPresent(ServerConfig.self, forKey: .server) ?? .init()
         cache = try c.decodeIfPresent(CacheConfig.self, forKey: .cache) ?? .init()
         auth = try c.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? .init()
+        jobs = try c.decodeIfPresent(JobsConfig.self, forKey: .jobs) ?? .init()
         guard let models = try c.decodeIfPresent([ModelConfig].self, forKey: .models) else {
             throw DecodingError.keyNotFound(CodingKeys.models, .init(codingPath: [], debugDescription: "at least one model is required"))
         }
@@ -71,6 +74,7 @@ public struct PolicyConfig: Decodable, Sendable {
     public func validate() throws(ConfigError) {
         try server.validate()
         try cache.validate()
+        try jobs.validate()
         guard !models.isEmpty else { throw .invalid(path: "models", message: "at least one model is required") }
         var names = Set<String>()
         for (i, model) in models.enumerated() {

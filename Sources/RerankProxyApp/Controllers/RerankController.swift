@@ -73,7 +73,7 @@ struct RerankController: Sendable {
 
     /// The API key's client when keys are configured (`nil` when auth is off).
     /// - Throws: ``ProxyError/unauthorized(_:)`` or ``ProxyError/rateLimited(retryAfter:_:)``.
-    private func authenticate(_ request: Request, dialect: Dialect) throws -> KeyRing.Client? {
+    func authenticate(_ request: Request, dialect: Dialect) throws -> KeyRing.Client? {
         guard keyRing.isEnabled else { return nil }
         let secret = KeyRing.presentedSecret(
             authorization: request.headers[.authorization], apiKey: request.headers[Self.apiKeyHeader], xAPIKey: request.headers[Self.xAPIKeyHeader]

@@ -78,23 +78,10 @@ final class RerankPipeline: Sendable {
         let encoder = CacheKeyEncoder(model: model.name, revision: model.revision, settings: settings, query: request.query, namespace: namespace)
         let pairs = PairKeys(encoder: encoder, texts: request.texts)
         var plan = RerankPlan(keys: pairs.keys)
-
-        let lookup = await cache.lookup(pairs.keys)
-        var toClaim = plan.lookedUp(lookup.scores, fromStore: lookup.fromStore, storeFailed: lookup.storeFailed)
-        while !toClaim.isEmpty {
-            let claim = coalescer.claim(toClaim)
-            toClaim = []
-            if let flight = claim.flight {
-                let texts = flight.keys.map { request.texts[pairs.firstIndex[pairs.slot(of: $0)]] }
-                let led = await lead(
-                    flight, model: model, query: request.query, texts: texts, settings: settings, sendBy: sendBy, logger: logger
-                )
-                plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, remote: led.remote, tokens: led.tokens)
-            }
-            for (flight, keys) in claim.joined {
-                toClaim += plan.joined(keys, outcome: await flight.wait())
-            }
+        let work = Work(groups: [Work.Group(query: request.query, settings: settings)], sendBy: sendBy, priority: .interactive) { key in
+            (group: 0, text: request.texts[pairs.firstIndex[pairs.slot(of: key)]])
         }
+        await resolve(&plan, work: work, model: model, logger: logger)
         stats.record(plan.tally)
 
         switch plan.finish() {
@@ -107,14 +94,51 @@ final class RerankPipeline: Sendable {
             }
             return RerankResult(id: id, model: model.name, scores: ordered, promptTokens: plan.tally.tokens, sources: sources, tally: plan.tally)
         case .failed(let failure, let slot):
-            let index = pairs.firstIndex[slot]
-            guard let error = failure.error as? BackendError else {
-                throw .backend(.unreachable(backend: model.name, reason: "no score"), request.dialect)
+            throw Self.proxyError(failure, index: pairs.firstIndex[slot], model: model, dialect: request.dialect)
+        }
+    }
+
+    /// The client's error for a pair that could not be scored: a refused document is the client's (4xx, naming
+    /// its `index`), anything else the backends' (5xx).
+    static func proxyError(_ failure: FlightFailure, index: Int, model: ModelRuntime, dialect: Dialect) -> ProxyError {
+        guard let error = failure.error as? BackendError else {
+            return .backend(.unreachable(backend: model.name, reason: "no score"), dialect)
+        }
+        if error.isRefusal, case .status(let backend, _, let message) = error {
+            return .request(.refusedByBackend(index: index, backend: backend, message: message), dialect)
+        }
+        return .backend(error, dialect)
+    }
+
+    /// What the pairs of a plan score: the (query, settings) groups and, for each key, its group and document.
+    struct Work: Sendable {
+        struct Group: Sendable, Hashable {
+            var query: String
+            var settings: ScoreSettings
+        }
+
+        var groups: [Group]
+        /// No backend round is sent after this (the client's deadline); `nil`: none.
+        var sendBy: ContinuousClock.Instant?
+        var priority: BackendPool.Priority
+        var pair: @Sendable (CacheKey) -> (group: Int, text: String)
+    }
+
+    /// Settles every key of `plan`: cache tiers first, then the coalescer, leading flights for what nobody
+    /// has in flight and joining the others' (claiming again what failed in a flight it only joined).
+    func resolve(_ plan: inout RerankPlan, work: Work, model: ModelRuntime, logger: Logger) async {
+        let lookup = await cache.lookup(plan.keys)
+        var toClaim = plan.lookedUp(lookup.scores, fromStore: lookup.fromStore, storeFailed: lookup.storeFailed)
+        while !toClaim.isEmpty {
+            let claim = coalescer.claim(toClaim)
+            toClaim = []
+            if let flight = claim.flight {
+                let led = await lead(flight, model: model, work: work, logger: logger)
+                plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, remote: led.remote, tokens: led.tokens)
             }
-            if error.isRefusal, case .status(let backend, _, let message) = error {
-                throw .request(.refusedByBackend(index: index, backend: backend, message: message), request.dialect)
+            for (flight, keys) in claim.joined {
+                toClaim += plan.joined(keys, outcome: await flight.wait())
             }
-            throw .backend(error, request.dialect)
         }
     }
 
@@ -146,14 +170,13 @@ final class RerankPipeline: Sendable {
     private func lead(
         _ flight: Coalescer<CacheKey, Double>.Flight,
         model: ModelRuntime,
-        query: String,
-        texts: [String],
-        settings: ScoreSettings,
-        sendBy: ContinuousClock.Instant?,
+        work: Work,
         logger: Logger
     ) async -> Led {
         let cache = self.cache
         let coalescer = self.coalescer
+        let sendBy = work.sendBy
+        let pairs = flight.keys.map(work.pair)
         let task = Task {
             /// What is left of the client's deadline for the next backend round (`nil`: none was given).
             func sendWithin() -> Duration? { sendBy.map { max(.zero, $0 - .now) } }
@@ -188,12 +211,12 @@ final class RerankPipeline: Sendable {
                 // Our leases go back as soon as our own pairs are scored, before waiting on anyone else's: two
                 // replicas that each hold a lease the other waits on must not block each other until expiry.
                 if theirs.isEmpty {
-                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin(), logger: logger)
+                    scored = await score(mine, flight: flight, model: model, work: work, pairs: pairs, sendWithin: sendWithin(), logger: logger)
                     await handBack(scored, owned: mine.map { flight.keys[$0] })
                 } else if let leases = self.leases {
                     let deadline = ContinuousClock.now + model.pool.configuration.chunkTimeout
                     async let others = leases.wait(for: theirs.map { flight.keys[$0] }, until: deadline)
-                    scored = await score(mine, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin(), logger: logger)
+                    scored = await score(mine, flight: flight, model: model, work: work, pairs: pairs, sendWithin: sendWithin(), logger: logger)
                     await handBack(scored, owned: mine.map { flight.keys[$0] })
                     waited = await others
                 } else {
@@ -212,7 +235,7 @@ final class RerankPipeline: Sendable {
                 }
                 cache.remember(fetched)
                 if !orphans.isEmpty {
-                    let more = await score(orphans, flight: flight, model: model, query: query, texts: texts, settings: settings, sendWithin: sendWithin(), logger: logger)
+                    let more = await score(orphans, flight: flight, model: model, work: work, pairs: pairs, sendWithin: sendWithin(), logger: logger)
                     cache.save(more.values.map { (key: $0.key, score: $0.value) })
                     scored.merge(more)
                 }
@@ -254,15 +277,39 @@ final class RerankPipeline: Sendable {
         }
     }
 
-    /// Scores the flight's keys at `positions` on the model's pool.
+    /// Scores the flight's keys at `positions` on the model's pool: one pool call per (query, settings) group,
+    /// each split by the pool into chunks of at most `max_batch`, the groups sent concurrently.
     private func score(
-        _ positions: [Int], flight: Coalescer<CacheKey, Double>.Flight, model: ModelRuntime, query: String, texts: [String],
-        settings: ScoreSettings, sendWithin: Duration?, logger: Logger
+        _ positions: [Int], flight: Coalescer<CacheKey, Double>.Flight, model: ModelRuntime, work: Work, pairs: [(group: Int, text: String)],
+        sendWithin: Duration?, logger: Logger
+    ) async -> Scored {
+        guard !positions.isEmpty else { return Scored() }
+        var byGroup: [Int: [Int]] = [:]
+        for n in positions { byGroup[pairs[n].group, default: []].append(n) }
+        if byGroup.count == 1, let (group, members) = byGroup.first {
+            return await score(members, group: work.groups[group], flight: flight, model: model, work: work, pairs: pairs, sendWithin: sendWithin, logger: logger)
+        }
+        return await withTaskGroup(of: Scored.self) { tasks in
+            for (group, members) in byGroup {
+                tasks.addTask {
+                    await self.score(members, group: work.groups[group], flight: flight, model: model, work: work, pairs: pairs, sendWithin: sendWithin, logger: logger)
+                }
+            }
+            var scored = Scored()
+            for await part in tasks { scored.merge(part) }
+            return scored
+        }
+    }
+
+    /// Scores the keys at `positions`, which all belong to `group`, in one pool call.
+    private func score(
+        _ positions: [Int], group: Work.Group, flight: Coalescer<CacheKey, Double>.Flight, model: ModelRuntime, work: Work,
+        pairs: [(group: Int, text: String)], sendWithin: Duration?, logger: Logger
     ) async -> Scored {
         var scored = Scored()
-        guard !positions.isEmpty else { return scored }
         let outcome = await model.pool.score(
-            query: query, documents: positions.map { texts[$0] }, settings: settings, sendWithin: sendWithin, logger: logger
+            query: group.query, documents: positions.map { pairs[$0].text }, settings: group.settings, sendWithin: sendWithin,
+            priority: work.priority, logger: logger
         )
         scored.tokens = outcome.tokens
         var logged = false

@@ -1,0 +1,69 @@
+import Testing
+
+@testable import RerankBackends
+
+/// The background lane's rules, without concurrency: jobs take at most their share of the pool, only what
+/// interactive chunks leave free, and go in FIFO order as chunks finish.
+@Suite struct BackgroundLaneTests {
+    typealias Lane = BackendPool.BackgroundLane<String>
+
+    static func went(_ entry: Lane.Entry) -> Bool {
+        if case .go = entry { return true }
+        return false
+    }
+
+    @Test func theCapIsTheShareOfCapacityAndAtLeastOne() {
+        #expect(Lane(capacity: 8, share: 0.5).cap == 4)
+        #expect(Lane(capacity: 3, share: 0.5).cap == 1)
+        #expect(Lane(capacity: 1, share: 0.1).cap == 1)
+        #expect(Lane(capacity: 10, share: 1).cap == 10)
+    }
+
+    @Test func backgroundNeverHoldsMoreThanItsShareOnAnIdlePool() {
+        var lane = Lane(capacity: 8, share: 0.5)
+        let entries = (0..<6).map { lane.enter(waiter: "job-\($0)") }
+        #expect(entries.map(Self.went) == [true, true, true, true, false, false])
+        #expect(lane.background == 4)
+        #expect(lane.waitingCount == 2)
+        // One finishes: exactly the first waiter goes.
+        #expect(lane.backgroundFinished() == ["job-4"])
+        #expect(lane.background == 4)
+    }
+
+    @Test func backgroundOnlyTakesWhatInteractiveChunksLeaveFree() {
+        var lane = Lane(capacity: 4, share: 0.5)
+        for _ in 0..<3 { lane.interactiveStarted() }
+        #expect(Self.went(lane.enter(waiter: "a")))        // 3 interactive + 1 background = capacity
+        #expect(!Self.went(lane.enter(waiter: "b")))       // no slot left, though under the cap of 2
+        lane.interactiveStarted()                          // interactive is never held back
+        #expect(lane.interactive == 4)
+        #expect(lane.interactiveFinished() == [])          // 3 + 1 + b would still pass capacity
+        #expect(lane.interactiveFinished() == ["b"])       // 2 interactive + 2 background
+        #expect(lane.interactiveFinished() == [])          // cap 2 reached
+        #expect(!Self.went(lane.enter(waiter: "c")))
+        #expect(lane.backgroundFinished() == ["c"])
+    }
+
+    @Test func aWaiterThatGivesUpIsForgottenAndTheNextGoes() {
+        var lane = Lane(capacity: 1, share: 1)
+        #expect(Self.went(lane.enter(waiter: "a")))
+        guard case .queued(let id) = lane.enter(waiter: "b") else {
+            Issue.record("expected b to wait")
+            return
+        }
+        _ = lane.enter(waiter: "c")
+        #expect(lane.cancel(id: id) == "b")
+        #expect(lane.cancel(id: id) == nil)
+        #expect(lane.backgroundFinished() == ["c"])
+    }
+
+    @Test func aNewcomerDoesNotOvertakeWaiters() {
+        var lane = Lane(capacity: 2, share: 1)
+        lane.interactiveStarted()
+        lane.interactiveStarted()
+        #expect(!Self.went(lane.enter(waiter: "first")))
+        #expect(lane.interactiveFinished() == ["first"])
+        #expect(!Self.went(lane.enter(waiter: "second")))
+        #expect(lane.background == 1)
+    }
+}
