@@ -73,7 +73,7 @@ public struct ProgressMeter: Sendable {
 
     /// `250ms`, `42s`, `3m05s`, `2h07m`.
     public static func duration(_ duration: Duration) -> String {
-        if duration < .seconds(1) { return "\(duration.components.attoseconds / 1_000_000_000_000_000)ms" }
+        if duration > .zero, duration < .seconds(1) { return "\(duration.components.attoseconds / 1_000_000_000_000_000)ms" }
         let total = Int((Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18).rounded(.up))
         if total < 60 { return "\(total)s" }
         if total < 3600 { return "\(total / 60)m" + pad(total % 60) + "s" }

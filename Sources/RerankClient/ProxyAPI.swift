@@ -56,6 +56,9 @@ public struct ProxyAPI: Sendable {
     /// `POST /v1/rerank/jobs`: the new job's id.
     public func submitJob(model: String?, lines: [Data], context: String) async throws -> String {
         let reply = try await send(.POST, "/v1/rerank/jobs", body: Self.body(model: model, lines: lines), context: context)
+        if reply.status == 404, reply.body.isEmpty {
+            throw ClientError.http(status: 404, message: "\(base) has no /v1/rerank/jobs (an older proxy?); --mode batch may work", context: context)
+        }
         guard reply.ok else { throw error(reply, context: context) }
         guard let id = (try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])?["id"] as? String, !id.isEmpty else {
             throw ClientError.transport("\(context): the answer has no job id: \(Self.excerpt(reply.body))")
