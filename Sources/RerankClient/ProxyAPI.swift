@@ -68,11 +68,19 @@ public struct ProxyAPI: Sendable {
 
     /// What `GET /v1/rerank/jobs/{id}` says about a job.
     public struct JobState: Sendable, Equatable {
+        public struct Failure: Sendable, Equatable {
+            public var index: Int
+            public var status: Int
+            public var message: String
+        }
+
         public var status: String
         /// Pairs done (from cache or scored) and in all, when the server says.
         public var done: Int?
         public var total: Int?
         public var message: String?
+        /// Requests the job could not score (`failed_requests`), by their position in the job.
+        public var failures: [Failure] = []
         public var isFinal: Bool { ["succeeded", "failed", "cancelled"].contains(status) }
     }
 
@@ -86,10 +94,13 @@ public struct ProxyAPI: Sendable {
             throw ClientError.transport("\(context): not a job status: \(Self.excerpt(reply.body))")
         }
         let progress = object["progress"] as? [String: Any] ?? [:]
-        func int(_ keys: String...) -> Int? { keys.lazy.compactMap { (progress[$0] as? NSNumber)?.intValue }.first }
+        func int(_ key: String) -> Int? { (progress[key] as? NSNumber)?.intValue }
         let error = object["error"]
         let message = (error as? String) ?? ((error as? [String: Any])?["message"] as? String) ?? (object["message"] as? String)
-        return JobState(status: status, done: int("pairs_done", "done"), total: int("pairs_total", "total"), message: message)
+        let failures = (object["failed_requests"] as? [[String: Any]] ?? []).map { failure in
+            JobState.Failure(index: failure["index"] as? Int ?? 0, status: failure["status"] as? Int ?? 0, message: failure["message"] as? String ?? "")
+        }
+        return JobState(status: status, done: int("done_pairs"), total: int("total_pairs"), message: message, failures: failures)
     }
 
     /// One page of a finished job's results (`?offset=&limit=`).

@@ -93,7 +93,13 @@ extension RerankRun {
             case "failed", "cancelled":
                 sidecar.jobs.removeAll { $0.id == head.job.id }
                 try sidecar.save(to: sidecarPath)
-                throw ClientError.job(id: head.job.id, status: state.status, message: state.message ?? "")
+                var why = state.message.map { [$0] } ?? []
+                if let first = state.failures.first {
+                    why.append(
+                        "\(state.failures.count) request(s) failed; the first, input line \(head.job.first + first.index + 1): HTTP \(first.status): \(first.message)"
+                    )
+                }
+                throw ClientError.job(id: head.job.id, status: state.status, message: why.joined(separator: "; "))
             default:
                 try await time.sleep(for: options.pollInterval)
             }
