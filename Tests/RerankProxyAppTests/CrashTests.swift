@@ -114,7 +114,7 @@ import Testing
 }
 
 /// The `rerank-proxy` executable built beside this test bundle (or in the package's `.build/debug`).
-private func proxyBinary() -> String? {
+func proxyBinary() -> String? {
     let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rerank-proxy").path
     let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let debug = packageRoot.appendingPathComponent(".build/debug/rerank-proxy").path
