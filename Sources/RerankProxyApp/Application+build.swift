@@ -137,6 +137,12 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     services.append(HealthChecker(pools: models.map(\.pool), logger: logger))
     // Replicas sharing a Redis also share its leases, so a pair is scored once across all of them.
     let pipeline = RerankPipeline(models: models, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
+    let requestLimits = RequestLimits(maxDocuments: policy.server.maxDocuments)
+    let jobRunner = JobRunner(
+        store: makeJobStore(cache: store, logger: logger), pipeline: pipeline, configuration: policy.jobs, limits: requestLimits, logger: logger
+    )
+    // After the HTTP client: on shutdown the runner stops (ending its current chunk) before the client and the cache writer.
+    services.append(jobRunner)
 
     let limits = ServerLimits(policy.server, fileLimit: FileDescriptorLimit.current(), logger: logger)
     let router = Router(context: AppRequestContext.self)
@@ -145,7 +151,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     let keyStats = KeyStats(names: keyRing.names + [KeyRing.admin.name])
     let rerankController = RerankController(
         pipeline: pipeline,
-        limits: RequestLimits(maxDocuments: policy.server.maxDocuments),
+        limits: requestLimits,
         maxBodyBytes: policy.server.maxBodyBytes,
         bodyBudget: limits.bodyBudget,
         keyRing: keyRing,
@@ -153,6 +159,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     )
     rerankController.addRoutes(to: router)
     BatchController(pipeline: pipeline, rerank: rerankController, maxBatchPairs: policy.jobs.maxBatchPairs).addRoutes(to: router)
+    JobsController(pipeline: pipeline, rerank: rerankController, runner: jobRunner, configuration: policy.jobs).addRoutes(to: router)
     StatusController(
         pipeline: pipeline, stats: stats, registry: options.registry,
         maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus,

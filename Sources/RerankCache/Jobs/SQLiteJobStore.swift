@@ -6,19 +6,19 @@ import RerankCore
 /// the same GRDB pool: GRDB runs every statement on its own queues, never on a concurrency thread.
 ///
 /// ```swift
-/// let jobs = try await SQLiteJobStore(cache: sqliteStore)
+/// let jobs = try SQLiteJobStore(cache: sqliteStore)
 /// ```
 /// A job's record is one JSON column (``JobRecord`` is small); its input and each request's rendered result are
 /// blobs, so a million-pair job's results are read back a page at a time.
 public final class SQLiteJobStore: JobStore {
     let pool: DatabasePool
 
-    /// Creates the tables if they are missing.
+    /// Creates the tables if they are missing (at start-up, before the server takes requests).
     /// - Throws: ``CacheError/open(path:reason:)``.
-    public init(cache: SQLiteCacheStore) async throws(CacheError) {
+    public init(cache: SQLiteCacheStore) throws(CacheError) {
         pool = cache.pool
         do {
-            try await pool.write { db in
+            try pool.write { db in
                 try db.execute(
                     sql: """
                         CREATE TABLE IF NOT EXISTS rerank_jobs (

@@ -46,12 +46,15 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// Retry rounds spent on failed requests so far.
     public var retryRounds = 0
     public var failures: [JobFailure] = []
+    /// The API key's client name that submitted the job (only it, and admin keys, may read or cancel it); `nil`: auth off.
+    public var owner: String?
     /// The tenant whose isolated cache the job scores in (`auth.keys[].isolate_cache`); `nil`: shared.
     public var namespace: String?
     /// Why the job as a whole failed (its input no longer parses, say); failed requests are in ``failures``.
     public var error: String?
 
-    public init(id: String, model: String, createdAt: Int64, requests: Int, totalPairs: Int, namespace: String?) {
+    public init(id: String, model: String, createdAt: Int64, requests: Int, totalPairs: Int, owner: String? = nil, namespace: String? = nil) {
+        self.owner = owner
         self.id = id
         self.model = model
         self.status = .queued

@@ -80,24 +80,22 @@ public enum BatchParser {
     }
 
     /// Parses NDJSON: one request object per non-blank line; `model` from the lines (all the same) or `model`.
-    /// - Throws: ``RequestError`` naming the line (`requests[3]` is line 4).
+    /// - Throws: ``RequestError`` naming the request (`requests[3]` is the fourth non-blank line).
     public static func parseLines(_ body: UnsafeRawBufferPointer, model: String?, limits: RequestLimits) throws(RequestError) -> Batch {
         guard let raw = body.baseAddress, !body.isEmpty else { return Batch(model: model, requests: []) }
         let base = raw.assumingMemoryBound(to: UInt8.self)
         var requests: [RerankRequest] = []
         var chosen = model.flatMap { $0.isEmpty ? nil : $0 }
         var start = 0
-        var line = 0
         while start < body.count {
             var end = start
             while end < body.count, base[end] != UInt8(ascii: "\n") { end &+= 1 }
             let blank = (start..<end).allSatisfy { [0x20, 0x09, 0x0D].contains(base[$0]) }
             if !blank {
-                let request = try element(base: base + start, count: end - start, index: line, model: chosen, limits: limits)
+                let request = try element(base: base + start, count: end - start, index: requests.count, model: chosen, limits: limits)
                 if chosen == nil { chosen = request.model }
                 requests.append(request)
             }
-            line += 1
             start = end + 1
         }
         return Batch(model: chosen, requests: requests)

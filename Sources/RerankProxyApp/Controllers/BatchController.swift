@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import RerankCache
 import RerankCore
 
 /// `POST /v1/rerank/batch`: several rerank requests for one model in one call, scored together.
@@ -21,7 +22,7 @@ struct BatchController: Sendable {
     }
 
     func handle(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let (batch, client) = try await Self.readBatch(request, context, rerank: rerank, maxBodyBytes: rerank.maxBodyBytes, pipeline: pipeline)
+        let (batch, client, _) = try await Self.readBatch(request, context, rerank: rerank, maxBodyBytes: rerank.maxBodyBytes, pipeline: pipeline)
         guard batch.pairCount <= maxBatchPairs else {
             throw ProxyError.tooManyPairs(count: batch.pairCount, limit: maxBatchPairs, setting: "max_batch_pairs")
         }
@@ -72,10 +73,13 @@ struct BatchController: Sendable {
 
     /// Authenticates, reads and parses a batch body (JSON, or NDJSON when sent as `application/x-ndjson`), and
     /// checks that the key may use its model.
+    /// - Parameter keepingBytes: also return the body as sent (a job stores it, to parse it again when resumed).
+    /// - Returns: the batch, its model resolved (the default when it names none), the client, and the body if kept.
     /// - Throws: ``ProxyError`` (401/403/413/415/400/404), before anything is scored.
     static func readBatch(
-        _ request: Request, _ context: AppRequestContext, rerank: RerankController, maxBodyBytes: Int, pipeline: RerankPipeline
-    ) async throws -> (BatchParser.Batch, KeyRing.Client?) {
+        _ request: Request, _ context: AppRequestContext, rerank: RerankController, maxBodyBytes: Int, pipeline: RerankPipeline,
+        keepingBytes: Bool = false
+    ) async throws -> (BatchParser.Batch, KeyRing.Client?, JobInput?) {
         let client = try rerank.authenticate(request, dialect: .documents)
         if let encoding = RerankController.unsupportedEncoding(request.headers) {
             throw ProxyError.request(.unsupportedEncoding(encoding), .documents)
@@ -84,22 +88,24 @@ struct BatchController: Sendable {
         let limits = rerank.limits
         let queryModel = request.uri.queryParameters.get("model")
         let parsed: Result<BatchParser.Batch, RequestError>
+        var input: JobInput?
         do {
-            parsed = try await rerank.bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
-                buffer.withUnsafeReadableBytes { bytes in
+            (parsed, input) = try await rerank.bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
+                let parsed = buffer.withUnsafeReadableBytes { bytes in
                     Result { () throws(RequestError) in
                         lines
                             ? try BatchParser.parseLines(bytes, model: queryModel, limits: limits)
                             : try BatchParser.parse(bytes, limits: limits)
                     }
                 }
+                return (parsed, keepingBytes ? JobInput(bytes: Array(buffer.readableBytesView), isLines: lines) : nil)
             }
         } catch BodyBudget.Refusal.tooLarge {
             throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), .documents)
         } catch BodyBudget.Refusal.exhausted {
             throw ProxyError.overloaded(.documents)
         }
-        let batch: BatchParser.Batch
+        var batch: BatchParser.Batch
         switch parsed {
         case .success(let value): batch = value
         case .failure(let error): throw ProxyError.request(error, .documents)
@@ -115,6 +121,7 @@ struct BatchController: Sendable {
             rerank.keyStats.rejected(client?.name, .forbidden)
             throw ProxyError.forbidden(model: model, .documents)
         }
-        return (batch, client)
+        batch.model = model
+        return (batch, client, input)
     }
 }

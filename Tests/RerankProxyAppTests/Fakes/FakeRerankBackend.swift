@@ -30,6 +30,9 @@ final class FakeRerankBackend: Sendable {
         /// vLLM `/score` requests seen, and whether one sent `use_activation: false`.
         var scoreCalls = 0
         var sawUseActivationFalse = false
+        /// Calls in flight now and the most at once, by the query's first word (tests tag job and interactive queries).
+        var inFlightByTag: [String: Int] = [:]
+        var peakByTag: [String: Int] = [:]
     }
 
     let state = Mutex(State())
@@ -48,6 +51,8 @@ final class FakeRerankBackend: Sendable {
     }
 
     var calls: Int { state.withLock { $0.calls } }
+    /// The most calls in flight at once whose query starts with `tag` and a space (or is `tag`).
+    func peak(_ tag: String) -> Int { state.withLock { $0.peakByTag[tag] ?? 0 } }
     var pairs: Int { state.withLock { $0.pairs } }
     var documents: [String] { state.withLock { $0.documents } }
     func fail(with status: Int?) { state.withLock { $0.failStatus = status } }
@@ -84,6 +89,7 @@ final class FakeRerankBackend: Sendable {
         // vLLM pairs text_1[i] with text_2[i], or broadcasts a single text_1.
         let text1 = object["text_1"] as? [String] ?? (object["text_1"] as? String).map { Array(repeating: $0, count: documents.count) }
         let queries = text1 ?? Array(repeating: object["query"] as? String ?? "", count: documents.count)
+        let tag = String(queries.first?.split(separator: " ").first ?? "")
         let raw = (object["raw_scores"] as? Bool) ?? (object["use_activation"] as? Bool).map { !$0 } ?? false
         let (failStatus, delay, refusePrefix, stall, offset) = state.withLock { state in
             state.calls += 1
@@ -93,8 +99,11 @@ final class FakeRerankBackend: Sendable {
             state.documents += documents
             if object["top_n"] != nil { state.sawTopN = true }
             if raw { state.sawRawScores = true }
+            state.inFlightByTag[tag, default: 0] += 1
+            state.peakByTag[tag] = max(state.peakByTag[tag] ?? 0, state.inFlightByTag[tag] ?? 0)
             return (state.failStatus, state.delay, state.refusePrefix, state.stallBody, state.scoreOffset)
         }
+        defer { state.withLock { $0.inFlightByTag[tag, default: 1] -= 1 } }
         if delay > .zero { try await Task.sleep(for: delay) }
         if let refusePrefix, documents.contains(where: { $0.hasPrefix(refusePrefix) }) {
             let body = isTEI

@@ -1,0 +1,151 @@
+import Foundation
+import RerankCore
+
+/// Jobs in Redis beside the score cache, on its connection pool (hiredis on `NIOThreadPool`), so every replica
+/// sharing the Redis sees every job and a restarted proxy resumes them.
+///
+/// Keys, under the cache's prefix: `job:<id>` a hash (`record` JSON, `input`, `lines`, `finished`), `job:<id>:r` a
+/// hash of result bodies by request position, `jobs` a sorted set of ids by creation time, `jobs:open` the set of
+/// unfinished ids. Results are read by position (`HMGET`), so a page from `offset` is positions `offset…`.
+public final class RedisJobStore: JobStore {
+    let pool: RedisConnectionPool
+    let prefix: String
+
+    public init(cache: RedisCacheStore) {
+        pool = cache.pool
+        prefix = cache.configuration.prefix
+    }
+
+    public var isDurable: Bool { true }
+
+    private func key(_ suffix: String) -> [UInt8] { Array((prefix + suffix).utf8) }
+    private func jobKey(_ id: String) -> [UInt8] { key("job:" + id) }
+    private func resultsKey(_ id: String) -> [UInt8] { key("job:" + id + ":r") }
+    private static func text(_ value: some CustomStringConvertible) -> [UInt8] { Array(value.description.utf8) }
+
+    private func run(_ commands: [[[UInt8]]]) async throws(CacheError) -> [RedisReply] {
+        let replies = try await pool.withConnection { handle in try handle.pipeline(commands) }
+        for reply in replies {
+            if case .error(let message) = reply { throw CacheError.write(reason: "redis: \(message)") }
+        }
+        return replies
+    }
+
+    private func recordCommands(_ job: JobRecord) throws(CacheError) -> [[[UInt8]]] {
+        let record: Data
+        do {
+            record = try JSONEncoder().encode(job)
+        } catch {
+            throw .write(reason: "\(error)")
+        }
+        return [
+            [Self.text("HSET"), jobKey(job.id), Self.text("record"), [UInt8](record), Self.text("finished"), Self.text(job.status.isFinished ? 1 : 0)],
+            job.status.isFinished ? [Self.text("SREM"), key("jobs:open"), Self.text(job.id)] : [Self.text("SADD"), key("jobs:open"), Self.text(job.id)],
+        ]
+    }
+
+    public func create(_ job: JobRecord, input: JobInput) async throws(CacheError) {
+        var commands = try recordCommands(job)
+        commands.append([Self.text("HSET"), jobKey(job.id), Self.text("input"), input.bytes, Self.text("lines"), Self.text(input.isLines ? 1 : 0)])
+        commands.append([Self.text("ZADD"), key("jobs"), Self.text(job.createdAt), Self.text(job.id)])
+        _ = try await run(commands)
+    }
+
+    public func update(_ job: JobRecord) async throws(CacheError) {
+        _ = try await run(try recordCommands(job))
+    }
+
+    public func job(_ id: String) async throws(CacheError) -> JobRecord? {
+        let replies = try await run([[Self.text("HGET"), jobKey(id), Self.text("record")]])
+        guard case .string(let bytes) = replies.first else { return nil }
+        return try Self.decode(bytes)
+    }
+
+    private static func decode(_ bytes: [UInt8]) throws(CacheError) -> JobRecord {
+        do {
+            return try JSONDecoder().decode(JobRecord.self, from: Data(bytes))
+        } catch {
+            throw .query(reason: "a stored job does not decode: \(error)")
+        }
+    }
+
+    public func input(of id: String) async throws(CacheError) -> JobInput? {
+        let replies = try await run([[Self.text("HMGET"), jobKey(id), Self.text("input"), Self.text("lines")]])
+        guard case .array(let fields) = replies.first, fields.count == 2, case .string(let bytes) = fields[0] else { return nil }
+        return JobInput(bytes: bytes, isLines: fields[1] == .string(Self.text(1)))
+    }
+
+    public func save(results: [(index: Int, body: [UInt8])], record: JobRecord) async throws(CacheError) {
+        var commands: [[[UInt8]]] = []
+        if !results.isEmpty {
+            var command = [Self.text("HSET"), resultsKey(record.id)]
+            for result in results {
+                command.append(Self.text(result.index))
+                command.append(result.body)
+            }
+            commands.append(command)
+        }
+        commands += try recordCommands(record)
+        _ = try await run(commands)
+    }
+
+    public func savedPositions(of id: String) async throws(CacheError) -> Set<Int> {
+        let replies = try await run([[Self.text("HKEYS"), resultsKey(id)]])
+        guard case .array(let keys) = replies.first else { return [] }
+        return Set(keys.compactMap { reply in
+            guard case .string(let bytes) = reply else { return nil }
+            return Int(String(decoding: bytes, as: UTF8.self))
+        })
+    }
+
+    public func results(of id: String, offset: Int, limit: Int) async throws(CacheError) -> [[UInt8]] {
+        guard limit > 0 else { return [] }
+        let fields = (max(0, offset)..<(max(0, offset) + limit)).map { Self.text($0) }
+        let replies = try await run([[Self.text("HMGET"), resultsKey(id)] + fields])
+        guard case .array(let values) = replies.first else { return [] }
+        return values.compactMap { reply in
+            guard case .string(let bytes) = reply else { return nil }
+            return bytes
+        }
+    }
+
+    public func recent(limit: Int) async throws(CacheError) -> [JobRecord] {
+        let replies = try await run([[Self.text("ZREVRANGE"), key("jobs"), Self.text(0), Self.text(max(0, limit) - 1)]])
+        return try await records(ids(replies.first))
+    }
+
+    public func unfinished() async throws(CacheError) -> [JobRecord] {
+        let replies = try await run([[Self.text("SMEMBERS"), key("jobs:open")]])
+        return try await records(ids(replies.first)).filter { !$0.status.isFinished }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    private func ids(_ reply: RedisReply?) -> [String] {
+        guard case .array(let members) = reply else { return [] }
+        return members.compactMap { member in
+            guard case .string(let bytes) = member else { return nil }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    private func records(_ ids: [String]) async throws(CacheError) -> [JobRecord] {
+        guard !ids.isEmpty else { return [] }
+        let replies = try await run(ids.map { [Self.text("HGET"), jobKey($0), Self.text("record")] })
+        var records: [JobRecord] = []
+        for reply in replies {
+            guard case .string(let bytes) = reply else { continue }
+            records.append(try Self.decode(bytes))
+        }
+        return records
+    }
+
+    public func sweep(finishedBefore cutoff: Int64) async throws(CacheError) -> Int {
+        // Created before the cutoff is necessary (updated ≥ created); the record says whether it is finished and old.
+        let replies = try await run([[Self.text("ZRANGEBYSCORE"), key("jobs"), Self.text("-inf"), Self.text("(\(cutoff)")]])
+        let expired = try await records(ids(replies.first)).filter { $0.status.isFinished && $0.updatedAt < cutoff }.map(\.id)
+        guard !expired.isEmpty else { return 0 }
+        var commands: [[[UInt8]]] = expired.map { [Self.text("DEL"), jobKey($0), resultsKey($0)] }
+        commands.append([Self.text("ZREM"), key("jobs")] + expired.map { Self.text($0) })
+        _ = try await run(commands)
+        return expired.count
+    }
+}

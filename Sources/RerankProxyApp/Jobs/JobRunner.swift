@@ -1,0 +1,144 @@
+import Foundation
+import Logging
+import RerankBackends
+import RerankCache
+import RerankCore
+import ServiceLifecycle
+import Synchronization
+
+/// Runs rerank jobs in the background: takes submitted and (at start-up) unfinished jobs from the ``JobStore``,
+/// scores them a chunk at a time through the pipeline at background priority, saves each chunk's results and
+/// progress, retries failed requests with backoff (``JobSchedule``), and sweeps finished jobs after `jobs.ttl`.
+///
+/// ```swift
+/// let runner = JobRunner(store: store, pipeline: pipeline, configuration: policy.jobs, limits: limits, logger: logger)
+/// app.addServices(runner)        // after the cache writer: it stops first, so its last scores are flushed
+/// ```
+/// On graceful shutdown a running job stops after its current chunk and stays `running` in the store; the next
+/// proxy started on the same store resumes it, and the pairs it had scored come from the cache.
+final class JobRunner: Service, Sendable {
+    struct State {
+        var queue: [String] = []
+        var running: Set<String> = []
+        /// Jobs told to stop by `DELETE`: they end `cancelled` at their next chunk boundary.
+        var cancelling: Set<String> = []
+        var stopping = false
+    }
+
+    let store: any JobStore
+    let pipeline: RerankPipeline
+    let configuration: JobsConfig
+    let limits: RequestLimits
+    let logger: Logger
+    let time: TimeSource
+    /// Seconds since 1970, for the records' timestamps and the TTL sweep.
+    let now: @Sendable () -> Int64
+    /// Protected by its own lock; held only to move ids between sets, never across IO.
+    private let state = Mutex(State())
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    init(
+        store: any JobStore, pipeline: RerankPipeline, configuration: JobsConfig, limits: RequestLimits, logger: Logger,
+        time: TimeSource = .continuous, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    ) {
+        self.store = store
+        self.pipeline = pipeline
+        self.configuration = configuration
+        self.limits = limits
+        self.logger = logger
+        self.time = time
+        self.now = now
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    // MARK: - API side
+
+    /// Stores a new job and queues it.
+    /// - Throws: ``CacheError`` when the store cannot take it.
+    func submit(_ record: JobRecord, input: JobInput) async throws(CacheError) {
+        try await store.create(record, input: input)
+        state.withLock { $0.queue.append(record.id) }
+        wake.yield()
+    }
+
+    /// Cancels a queued or running job; returns its record as it stands now (unchanged when already finished).
+    func cancel(_ record: JobRecord) async throws(CacheError) -> JobRecord {
+        guard !record.status.isFinished else { return record }
+        var cancelled = record
+        cancelled.status = .cancelled
+        cancelled.updatedAt = now()
+        state.withLock { state in
+            state.queue.removeAll { $0 == record.id }
+            if state.running.contains(record.id) { state.cancelling.insert(record.id) }
+        }
+        try await store.update(cancelled)
+        return cancelled
+    }
+
+    /// Whether `DELETE` was asked for this running job (it ends at its next chunk boundary).
+    func isCancelling(_ id: String) -> Bool { state.withLock { $0.cancelling.contains(id) } }
+
+    // MARK: - Service
+
+    func run() async throws {
+        do {
+            let unfinished = try await store.unfinished()
+            if !unfinished.isEmpty {
+                logger.info("resuming unfinished rerank jobs", metadata: ["rerank.jobs": "\(unfinished.count)"])
+                state.withLock { state in state.queue = unfinished.map(\.id) + state.queue.filter { id in !unfinished.contains { $0.id == id } } }
+            }
+        } catch {
+            logger.warning("cannot read unfinished jobs from the store; they resume at the next start", metadata: ["error.type": "\(error)"])
+        }
+        wake.yield()
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.sweepPeriodically() }
+                for await _ in wakeups {
+                    while let id = state.withLock({ $0.startNext(limit: configuration.concurrency) }) {
+                        group.addTask {
+                            await self.execute(id)
+                            self.state.withLock { state in
+                                state.running.remove(id)
+                                state.cancelling.remove(id)
+                            }
+                            self.wake.yield()
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.state.withLock { $0.stopping = true }
+            self.wake.finish()
+        }
+    }
+
+    /// `false` once graceful shutdown began: running jobs stop at their next chunk boundary.
+    var isRunning: Bool { !state.withLock { $0.stopping } }
+
+    /// Deletes finished jobs older than `jobs.ttl`, at start and then every `min(ttl / 10, 1 h)`.
+    private func sweepPeriodically() async {
+        let ttl = configuration.ttl.duration
+        let every = min(ttl / 10, .seconds(3600))
+        while isRunning {
+            do {
+                let swept = try await store.sweep(finishedBefore: now() - ttl.components.seconds)
+                if swept > 0 { logger.info("swept expired rerank jobs", metadata: ["rerank.jobs": "\(swept)"]) }
+            } catch {
+                logger.warning("job sweep failed", metadata: ["error.type": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await self.time.sleep(for: every) }
+        }
+    }
+}
+
+extension JobRunner.State {
+    /// The next queued job to start, when fewer than `limit` run and the runner is not stopping.
+    mutating func startNext(limit: Int) -> String? {
+        guard !stopping, running.count < limit, !queue.isEmpty else { return nil }
+        let id = queue.removeFirst()
+        guard running.insert(id).inserted else { return nil }
+        return id
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import RerankCache
+@testable import RerankCore
+
+/// One contract for every JobStore: memory, SQLite (a real temp file, always), Redis (when REDIS_URL is set).
+@Suite struct JobStoreTests {
+    enum Kind: String, CaseIterable, Sendable { case memory, sqlite, redis }
+
+    /// Redis only when REDIS_URL is set; ``redisStoreIsSkippedVisibly()`` says so when it is not.
+    static let kinds: [Kind] = sharedRedisURL == nil ? [.memory, .sqlite] : Kind.allCases
+
+    @Test(.enabled(if: sharedRedisURL != nil, "REDIS_URL is not set: the Redis job store is not tested (scripts/test.sh sets it)"))
+    func redisStoreIsSkippedVisibly() {}
+
+    static func store(_ kind: Kind) throws -> (any JobStore)? {
+        switch kind {
+        case .memory: return MemoryJobStore()
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jobstore-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let cache = try SQLiteCacheStore(configuration: .init(path: directory + "/scores.sqlite"), logger: Logger(label: "test"))
+            return try SQLiteJobStore(cache: cache)
+        case .redis:
+            guard let url = sharedRedisURL else { return nil }
+            let cache = RedisCacheStore(configuration: try .init(url: url, prefix: uniquePrefix(), timeout: .seconds(2)), logger: Logger(label: "test"))
+            return RedisJobStore(cache: cache)
+        }
+    }
+
+    static func record(_ id: String, created: Int64, status: JobStatus = .queued) -> JobRecord {
+        var record = JobRecord(id: id, model: "m", createdAt: created, requests: 3, totalPairs: 9, owner: "team", namespace: nil)
+        record.status = status
+        return record
+    }
+
+    @Test(arguments: JobStoreTests.kinds) func aJobItsInputAndItsResultsRoundTrip(kind: Kind) async throws {
+        let store = try #require(try Self.store(kind))
+        let input = JobInput(bytes: Array(#"{"requests":[]}"#.utf8), isLines: false)
+        var record = Self.record("a", created: 100)
+        try await store.create(record, input: input)
+        #expect(try await store.job("a") == record)
+        #expect(try await store.input(of: "a") == input)
+        #expect(try await store.job("missing") == nil)
+        record.status = .running
+        record.donePairs = 6
+        try await store.save(results: [(2, Array("r2".utf8)), (0, Array("r0".utf8))], record: record)
+        #expect(try await store.job("a") == record)
+        #expect(try await store.savedPositions(of: "a") == [0, 2])
+        try await store.save(results: [(1, Array("r1".utf8))], record: record)
+        #expect(try await store.results(of: "a", offset: 0, limit: 10).map { String(decoding: $0, as: UTF8.self) } == ["r0", "r1", "r2"])
+        #expect(try await store.results(of: "a", offset: 1, limit: 1).map { String(decoding: $0, as: UTF8.self) } == ["r1"])
+    }
+
+    @Test(arguments: JobStoreTests.kinds) func unfinishedRecentAndSweep(kind: Kind) async throws {
+        let store = try #require(try Self.store(kind))
+        let input = JobInput(bytes: [], isLines: true)
+        try await store.create(Self.record("old-done", created: 10, status: .succeeded), input: input)
+        try await store.create(Self.record("old-running", created: 11, status: .running), input: input)
+        try await store.create(Self.record("new-queued", created: 50), input: input)
+        try await store.save(results: [(0, [1])], record: Self.record("old-done", created: 10, status: .succeeded))
+        #expect(try await store.unfinished().map(\.id) == ["old-running", "new-queued"])
+        #expect(try await store.recent(limit: 2).map(\.id) == ["new-queued", "old-running"])
+        // Only finished jobs older than the cutoff go, with their results.
+        #expect(try await store.sweep(finishedBefore: 20) == 1)
+        #expect(try await store.job("old-done") == nil)
+        #expect(try await store.results(of: "old-done", offset: 0, limit: 5).isEmpty)
+        #expect(try await store.job("old-running") != nil)
+        var finished = Self.record("new-queued", created: 50, status: .cancelled)
+        finished.updatedAt = 60
+        try await store.update(finished)
+        #expect(try await store.unfinished().map(\.id) == ["old-running"])
+        #expect(try await store.sweep(finishedBefore: 55) == 0)
+    }
+}
