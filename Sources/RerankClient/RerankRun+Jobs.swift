@@ -86,11 +86,15 @@ extension RerankRun {
             }
             switch state.status {
             case "succeeded":
-                try await fetch(head.job, out: out, progress: &progress)
+                try await fetch(head.job, upTo: head.job.end, out: out, progress: &progress)
                 active.removeFirst()
                 sidecar.jobs.removeAll { $0.id == head.job.id }
                 try sidecar.save(to: sidecarPath)
             case "failed", "cancelled":
+                // A failed job's results hold an error body at each failed request: keep the answers before the first.
+                if state.status == "failed", let first = state.failures.map(\.index).min() {
+                    try await fetch(head.job, upTo: head.job.first + first, out: out, progress: &progress)
+                }
                 sidecar.jobs.removeAll { $0.id == head.job.id }
                 try sidecar.save(to: sidecarPath)
                 var why = state.message.map { [$0] } ?? []
@@ -106,15 +110,16 @@ extension RerankRun {
         }
     }
 
-    /// Writes a finished job's results from the first line not yet written, a page at a time, fsyncing each page.
-    private func fetch(_ job: SubmittedJob, out: DurableFile, progress: inout Written) async throws {
-        while progress.lines < job.end {
+    /// Writes a finished job's results from the first line not yet written up to input line `end`, a page at a
+    /// time, fsyncing each page.
+    private func fetch(_ job: SubmittedJob, upTo end: Int, out: DurableFile, progress: inout Written) async throws {
+        while progress.lines < end {
             let offset = progress.lines - job.first
-            let page = try await api.jobResults(job.id, offset: offset, limit: max(1, options.pageSize))
+            let page = try await api.jobResults(job.id, offset: offset, limit: min(end - progress.lines, max(1, options.pageSize)))
             guard !page.isEmpty else {
                 throw ClientError.transport("job \(job.id) has \(offset) results but covers \(job.count) input lines")
             }
-            try progress.write(page.prefix(job.end - progress.lines), to: out)
+            try progress.write(page.prefix(end - progress.lines), to: out)
             try out.sync()
             reporter.update(done: progress.pairs)
         }

@@ -157,11 +157,11 @@ public struct RerankRun: Sendable {
     private func runBatches(input: InputFile, out: DurableFile, progress: inout Written) async throws {
         let chunks = ChunkPlan.chunks(of: input.lines, in: progress.lines..<input.lines.count, limits: options.limits)
         let concurrency = max(1, options.concurrency)
-        try await withThrowingTaskGroup(of: (Int, [RawJSON]).self) { group in
+        try await withThrowingTaskGroup(of: (Int, Answered).self) { group in
             var next = 0
             var running = 0
             var writeIndex = 0
-            var ready: [Int: [RawJSON]] = [:]
+            var ready: [Int: Answered] = [:]
             while writeIndex < chunks.count {
                 // Keep `concurrency` requests in flight, holding at most 4 windows of finished chunks ahead of the writer.
                 while running < concurrency, next < chunks.count, next < writeIndex + 4 * concurrency {
@@ -171,26 +171,50 @@ public struct RerankRun: Sendable {
                     running += 1
                 }
                 guard let finished = try await group.next() else { break }
-                let (index, results) = finished
+                let (index, answered) = finished
                 running -= 1
-                ready[index] = results
-                while let results = ready.removeValue(forKey: writeIndex) {
-                    try progress.write(results, to: out)
+                ready[index] = answered
+                while let answered = ready.removeValue(forKey: writeIndex) {
+                    try progress.write(answered.results, to: out)
                     try out.sync()
                     writeIndex += 1
                     reporter.update(done: progress.pairs)
+                    if let error = answered.error { throw error }
                 }
             }
         }
     }
 
-    /// One batch request; a chunk refused as too large (413) is split in halves.
-    private func batch(_ range: Range<Int>, input: InputFile) async throws -> [RawJSON] {
+    /// A chunk's answers, in order: all of them, or those before the request the proxy refused and why.
+    struct Answered: Sendable {
+        var results: [RawJSON]
+        var error: ClientError?
+    }
+
+    /// One batch request. A chunk refused as too large (413) is split in halves; one refused because of one of
+    /// its requests (`requests[i]: …`) is answered up to that request (sent again: its pairs are cached now).
+    private func batch(_ range: Range<Int>, input: InputFile) async throws -> Answered {
         do {
-            return try await api.batch(model: model(of: range, in: input), lines: range.map(input.bytes(ofLine:)), context: Self.context(range))
+            let results = try await api.batch(model: model(of: range, in: input), lines: range.map(input.bytes(ofLine:)), context: Self.context(range))
+            return Answered(results: results)
         } catch ClientError.http(413, _, _) where range.count > 1 {
             let middle = range.lowerBound + range.count / 2
-            return try await batch(range.lowerBound..<middle, input: input) + batch(middle..<range.upperBound, input: input)
+            let first = try await batch(range.lowerBound..<middle, input: input)
+            guard first.error == nil else { return first }
+            let second = try await batch(middle..<range.upperBound, input: input)
+            return Answered(results: first.results + second.results, error: second.error)
+        } catch ClientError.http(let status, let message, let context) {
+            let refused = Self.request(namedIn: message).map { range.lowerBound + $0 }
+            let error = ClientError.http(status: status, message: message, context: refused.map { Self.context($0..<$0 + 1) } ?? context)
+            guard let refused, refused > range.lowerBound, refused < range.upperBound else { throw error }
+            let before = try await batch(range.lowerBound..<refused, input: input)
+            return Answered(results: before.results, error: before.error ?? error)
         }
+    }
+
+    /// `3` for a proxy message starting `requests[3]: …`.
+    static func request(namedIn message: String) -> Int? {
+        guard message.hasPrefix("requests["), let close = message.firstIndex(of: "]") else { return nil }
+        return Int(message[message.index(message.startIndex, offsetBy: 9)..<close])
     }
 }

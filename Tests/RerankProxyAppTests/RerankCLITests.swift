@@ -149,6 +149,49 @@ import Testing
     }
 
     @Test(arguments: RerankRun.Mode.allCases)
+    func aRefusedDocumentStopsTheRunAtItsLineKeepingTheLinesBefore(mode: RerankRun.Mode) async throws {
+        let directory = temporaryDirectory()
+        var requests = Self.requests(6)
+        requests[3].documents[1] = "refuse me: far too long"
+        let input = directory + "/queries.jsonl"
+        let output = directory + "/results.jsonl"
+        try Self.write(requests, to: input)
+        let backend = FakeRerankBackend()
+        backend.refuse(prefix: "refuse me")
+        try await backend.run { url in
+            try await withProxy(Self.policy(url)) { proxy in
+                await #expect {
+                    try await Self.run(mode, url: proxy.base, input: input, output: output) { $0.chunkLines = mode == .job ? 100 : 2 }
+                } throws: { error in
+                    "\(error)".contains("input line 4") && "\(error)".contains("refused")
+                }
+            }
+        }
+        // Lines 1-3 are answered and kept; a re-run starts at line 4.
+        Self.expectResults(at: output, for: Array(requests[..<3]))
+    }
+
+    @Test func aJobTheProxyNoLongerHasIsSentAgain() async throws {
+        let directory = temporaryDirectory()
+        let requests = Self.requests(6)
+        let input = directory + "/queries.jsonl"
+        let output = directory + "/results.jsonl"
+        try Self.write(requests, to: input)
+        let backend = FakeRerankBackend()
+        let notes = Notes()
+        try await backend.run { url in
+            try await withProxy(Self.policy(url)) { proxy in
+                // A sidecar from an earlier run whose job has expired on the proxy.
+                try JobSidecar(url: proxy.base, inputLines: 6, inputPairs: 24, jobs: [SubmittedJob(id: "job-expired", first: 0, count: 6)]).save(to: output + ".job")
+                _ = try await Self.run(.job, url: proxy.base, input: input, output: output, notes: notes)
+            }
+        }
+        #expect(notes.all.contains { $0.contains("job job-expired (input lines 1-6) is gone from the proxy; sending its lines again") })
+        #expect(backend.pairs == 24)
+        Self.expectResults(at: output, for: requests)
+    }
+
+    @Test(arguments: RerankRun.Mode.allCases)
     func aRefusedRunSaysWhyAndWritesNothing(mode: RerankRun.Mode) async throws {
         let directory = temporaryDirectory()
         try Self.write(Self.requests(3), to: directory + "/queries.jsonl")
