@@ -31,6 +31,13 @@ import Testing
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     }
 
+    /// Writes `requests` to `queries.jsonl` in a fresh directory; returns it and where results go.
+    static func files(_ requests: [(query: String, documents: [String], topN: Int?)]) throws -> (input: String, output: String) {
+        let directory = temporaryDirectory()
+        try write(requests, to: directory + "/queries.jsonl")
+        return (directory + "/queries.jsonl", directory + "/results.jsonl")
+    }
+
     static func outputLines(_ path: String) -> [Data] {
         let data = FileManager.default.contents(atPath: path) ?? Data()
         return data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast().map { Data($0) }
@@ -89,11 +96,8 @@ import Testing
 
     @Test(arguments: RerankRun.Mode.allCases)
     func aRerunKeepsTheWrittenLinesAndSendsOnlyTheRest(mode: RerankRun.Mode) async throws {
-        let directory = temporaryDirectory()
         let requests = Self.requests(20)
-        let input = directory + "/queries.jsonl"
-        let output = directory + "/results.jsonl"
-        try Self.write(requests, to: input)
+        let (input, output) = try Self.files(requests)
         // A first run, then a crash: 7 complete lines and half of the 8th.
         try await FakeRerankBackend().run { url in
             try await withProxy(Self.policy(url)) { proxy in _ = try await Self.run(mode, url: proxy.base, input: input, output: output) }
@@ -118,11 +122,8 @@ import Testing
     }
 
     @Test func anInterruptedJobRunReattachesToItsJob() async throws {
-        let directory = temporaryDirectory()
         let requests = Self.requests(12)
-        let input = directory + "/queries.jsonl"
-        let output = directory + "/results.jsonl"
-        try Self.write(requests, to: input)
+        let (input, output) = try Self.files(requests)
         let backend = FakeRerankBackend()
         backend.stallBody(true)
         try await backend.run { url in
@@ -150,12 +151,9 @@ import Testing
 
     @Test(arguments: RerankRun.Mode.allCases)
     func aRefusedDocumentStopsTheRunAtItsLineKeepingTheLinesBefore(mode: RerankRun.Mode) async throws {
-        let directory = temporaryDirectory()
         var requests = Self.requests(6)
         requests[3].documents[1] = "refuse me: far too long"
-        let input = directory + "/queries.jsonl"
-        let output = directory + "/results.jsonl"
-        try Self.write(requests, to: input)
+        let (input, output) = try Self.files(requests)
         let backend = FakeRerankBackend()
         backend.refuse(prefix: "refuse me")
         try await backend.run { url in
@@ -172,11 +170,8 @@ import Testing
     }
 
     @Test func aJobTheProxyNoLongerHasIsSentAgain() async throws {
-        let directory = temporaryDirectory()
         let requests = Self.requests(6)
-        let input = directory + "/queries.jsonl"
-        let output = directory + "/results.jsonl"
-        try Self.write(requests, to: input)
+        let (input, output) = try Self.files(requests)
         let backend = FakeRerankBackend()
         let notes = Notes()
         try await backend.run { url in
