@@ -28,7 +28,7 @@ public struct RerankRun: Sendable {
         public var input: String
         public var output: String
         public var mode: Mode = .job
-        /// Lines per job or batch request; `nil`: 10,000 per job, 64 per batch.
+        /// Lines per job or batch request; `nil`: 1,000 per job, 64 per batch.
         public var chunkLines: Int?
         /// Request-body bytes per job or batch (halved for a chunk the proxy refuses with 413).
         public var chunkBytes: Int = 4 << 20
@@ -49,7 +49,7 @@ public struct RerankRun: Sendable {
         }
 
         var limits: ChunkPlan.Limits {
-            ChunkPlan.Limits(maxLines: chunkLines ?? (mode == .job ? 10_000 : 64), maxBytes: chunkBytes)
+            ChunkPlan.Limits(maxLines: chunkLines ?? (mode == .job ? 1000 : 64), maxBytes: chunkBytes)
         }
     }
 

@@ -36,7 +36,7 @@ struct Rerank: AsyncParsableCommand {
     @Option(name: .long, help: "job: submit jobs and poll them (resumable server-side, runs at job priority); batch: POST /v1/rerank/batch.")
     var mode: String = "job"
 
-    @Option(name: [.long, .customLong("batch-lines")], help: "Lines per job or batch request (default: 10000 per job, 64 per batch).")
+    @Option(name: [.long, .customLong("batch-lines")], help: "Lines per job or batch request (default: 1000 per job, 64 per batch).")
     var chunkLines: Int?
 
     @Option(name: .long, help: "Jobs or batch requests in flight at once.")
