@@ -73,5 +73,12 @@ import Testing
         try await store.update(finished)
         #expect(try await store.unfinished().map(\.id) == ["old-running"])
         #expect(try await store.sweep(finishedBefore: 55) == 0)
+        // A runner that has not seen the cancel cannot bring the job back.
+        var stale = Self.record("new-queued", created: 50, status: .running)
+        stale.donePairs = 3
+        try await store.update(stale)
+        try await store.save(results: [(0, [2])], record: stale)
+        #expect(try await store.job("new-queued")?.status == .cancelled)
+        #expect(try await store.unfinished().map(\.id) == ["old-running"])
     }
 }

@@ -201,6 +201,48 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: sharedRedisURL != nil, "REDIS_URL is not set: start redis-server and export REDIS_URL (scripts/test.sh does)"))
+    func twoReplicasOnOneRedisRunAJobOnceAndEitherCancelsIt() async throws {
+        let fake = FakeRerankBackend()
+        fake.delay(.milliseconds(30))
+        let prefix = "rrjobs:\(UUID().uuidString.prefix(8)):"
+        try await fake.run { url in
+            var policy = redisPolicy(url: sharedRedisURL!, backendURL: url, memoryEntries: 10_000)
+            policy.cache.redis.prefix = prefix
+            policy.models[0].backends[0].maxBatch = 5
+            policy.jobs.chunkPairs = 10
+            let shared = policy
+            try await withProxy(shared) { a in
+                let id = try await Self.submit(a, ["requests": Self.requests(40, documents: 5)])
+                try await until { (try? await Self.status(a, id)["status"] as? String) == "running" }
+                // B starts while A runs the job: it sees the job unfinished but A holds its claim.
+                try await withProxy(shared) { b in
+                    let done = try await Self.wait(b, id, for: ["succeeded", "failed"])
+                    #expect(done["status"] as? String == "succeeded")
+                    let progress = try #require(done["progress"] as? [String: Any])
+                    #expect(progress["done_pairs"] as? Int == 200)
+                    #expect(progress["requests_done"] as? Int == 40)
+                    #expect(fake.pairs == 35 * 5)
+                    // A ran it alone: B's pipeline never saw a pair of it.
+                    #expect(pairs(try await b.stats())["total"] == 0)
+
+                    // Cancelled through B, the job A runs stops.
+                    let second = try await Self.submit(a, ["requests": Self.requests(40, documents: 5, tag: "job second")])
+                    try await until { (try? await Self.status(a, second)["progress"] as? [String: Any])?["requests_done"] as? Int ?? 0 >= 1 }
+                    #expect(try await b.delete("/v1/rerank/jobs/\(second)").status == 200)
+                    try await until { (try? await Self.status(a, second)["updated_at"] as? Int) != nil }
+                    let next = try await Self.submit(a, ["requests": [["query": "other", "documents": ["x"]]]])
+                    try await Self.wait(a, next, for: ["succeeded"])
+                    let calls = fake.calls
+                    let ended = try await Self.status(a, second)
+                    #expect(ended["status"] as? String == "cancelled")
+                    #expect(((ended["progress"] as? [String: Any])?["requests_done"] as? Int ?? 40) < 40)
+                    #expect(fake.calls == calls)
+                }
+            }
+        }
+    }
+
     @Test func failedRequestsAreRetriedWithBackoffThenSucceed() async throws {
         let fake = FakeRerankBackend()
         fake.fail(with: 503)

@@ -6,6 +6,8 @@ import RerankCore
 /// Contract:
 /// - Every method may be called from any task concurrently and never blocks a concurrency thread.
 /// - ``create(_:input:)`` stores the record and the input together: a job that exists can always be resumed.
+/// - A finished job's record is never replaced by an unfinished one (``update(_:)``, ``save(results:record:)``):
+///   a cancel, from any replica, wins over a runner that has not seen it yet.
 /// - Results are saved per request position and read back in position order; saving a position twice keeps the last.
 /// - ``sweep(finishedBefore:)`` deletes finished jobs last updated before the cutoff, with their input and results;
 ///   queued and running jobs are never swept.
@@ -27,9 +29,19 @@ public protocol JobStore: Sendable {
     func recent(limit: Int) async throws(CacheError) -> [JobRecord]
     /// Jobs not finished (queued or running), oldest first: what a restarted proxy resumes.
     func unfinished() async throws(CacheError) -> [JobRecord]
+    /// Takes (or renews) the right to run job `id` for `seconds`, as `owner` (one runner process); `false` while
+    /// another owner holds it. Stores that one process owns (memory, an SQLite file) always grant it.
+    func claim(_ id: String, owner: String, seconds: Int) async throws(CacheError) -> Bool
+    /// Gives a claim back (graceful shutdown), so the next runner resumes the job at once.
+    func release(_ id: String, owner: String) async
     /// Deletes finished jobs updated before `cutoff` (seconds since 1970); returns how many.
     @discardableResult
     func sweep(finishedBefore cutoff: Int64) async throws(CacheError) -> Int
+}
+
+extension JobStore {
+    public func claim(_ id: String, owner: String, seconds: Int) async throws(CacheError) -> Bool { true }
+    public func release(_ id: String, owner: String) async {}
 }
 
 /// A job's input as it was sent: a JSON batch body or NDJSON lines (parsed again when the job is resumed).

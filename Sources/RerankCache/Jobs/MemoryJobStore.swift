@@ -17,7 +17,7 @@ public actor MemoryJobStore: JobStore {
     }
 
     public func update(_ job: JobRecord) {
-        guard jobs[job.id] != nil else { return }
+        guard let stored = jobs[job.id], !stored.status.isFinished || job.status.isFinished else { return }
         jobs[job.id] = job
     }
 
@@ -28,7 +28,7 @@ public actor MemoryJobStore: JobStore {
     public func save(results: [(index: Int, body: [UInt8])], record: JobRecord) {
         guard jobs[record.id] != nil else { return }
         for result in results { resultsByJob[record.id, default: [:]][result.index] = result.body }
-        jobs[record.id] = record
+        update(record)
     }
 
     public func savedPositions(of id: String) -> Set<Int> { Set(resultsByJob[id]?.keys ?? [:].keys) }

@@ -6,7 +6,8 @@ import RerankCore
 ///
 /// Keys, under the cache's prefix: `job:<id>` a hash (`record` JSON, `input`, `lines`, `finished`), `job:<id>:r` a
 /// hash of result bodies by request position, `jobs` a sorted set of ids by creation time, `jobs:open` the set of
-/// unfinished ids. Results are read by position (`HMGET`), so a page from `offset` is positions `offset…`.
+/// unfinished ids, `job:<id>:owner` the runner holding it (``claim(_:owner:seconds:)``), so one replica runs a job
+/// at a time and another takes it over when that one's claim expires. Results are read by position (`HMGET`), so a page from `offset` is positions `offset…`.
 public final class RedisJobStore: JobStore {
     let pool: RedisConnectionPool
     let prefix: String
@@ -31,6 +32,15 @@ public final class RedisJobStore: JobStore {
         return replies
     }
 
+    /// Writes the record unless the stored one is finished and this one is not (a cancel wins), and keeps
+    /// `jobs:open` in step, in one script so no other write lands between the check and the set.
+    private static let updateScript = Array("""
+        if redis.call('HGET', KEYS[1], 'finished') == '1' and ARGV[2] == '0' then return 0 end
+        redis.call('HSET', KEYS[1], 'record', ARGV[1], 'finished', ARGV[2])
+        if ARGV[2] == '1' then redis.call('SREM', KEYS[2], ARGV[3]) else redis.call('SADD', KEYS[2], ARGV[3]) end
+        return 1
+        """.utf8)
+
     private func recordCommands(_ job: JobRecord) throws(CacheError) -> [[[UInt8]]] {
         let record: Data
         do {
@@ -38,10 +48,10 @@ public final class RedisJobStore: JobStore {
         } catch {
             throw .write(reason: "\(error)")
         }
-        return [
-            [Self.text("HSET"), jobKey(job.id), Self.text("record"), [UInt8](record), Self.text("finished"), Self.text(job.status.isFinished ? 1 : 0)],
-            job.status.isFinished ? [Self.text("SREM"), key("jobs:open"), Self.text(job.id)] : [Self.text("SADD"), key("jobs:open"), Self.text(job.id)],
-        ]
+        return [[
+            Self.text("EVAL"), Self.updateScript, Self.text(2), jobKey(job.id), key("jobs:open"), [UInt8](record),
+            Self.text(job.status.isFinished ? 1 : 0), Self.text(job.id),
+        ]]
     }
 
     public func create(_ job: JobRecord, input: JobInput) async throws(CacheError) {
@@ -138,12 +148,30 @@ public final class RedisJobStore: JobStore {
         return records
     }
 
+    /// `SET job:<id>:owner <owner> NX EX seconds`, or `EXPIRE` when `owner` already holds it.
+    public func claim(_ id: String, owner: String, seconds: Int) async throws(CacheError) -> Bool {
+        let ownerKey = key("job:" + id + ":owner")
+        let replies = try await run([
+            [Self.text("SET"), ownerKey, Self.text(owner), Self.text("NX"), Self.text("EX"), Self.text(max(1, seconds))],
+            [Self.text("GET"), ownerKey],
+        ])
+        guard replies.count == 2, replies[1] == .string(Self.text(owner)) else { return false }
+        if replies[0] == .null { _ = try await run([[Self.text("EXPIRE"), ownerKey, Self.text(max(1, seconds))]]) }
+        return true
+    }
+
+    public func release(_ id: String, owner: String) async {
+        let ownerKey = key("job:" + id + ":owner")
+        guard let replies = try? await run([[Self.text("GET"), ownerKey]]), replies.first == .string(Self.text(owner)) else { return }
+        _ = try? await run([[Self.text("DEL"), ownerKey]])
+    }
+
     public func sweep(finishedBefore cutoff: Int64) async throws(CacheError) -> Int {
         // Created before the cutoff is necessary (updated ≥ created); the record says whether it is finished and old.
         let replies = try await run([[Self.text("ZRANGEBYSCORE"), key("jobs"), Self.text("-inf"), Self.text("(\(cutoff)")]])
         let expired = try await records(ids(replies.first)).filter { $0.status.isFinished && $0.updatedAt < cutoff }.map(\.id)
         guard !expired.isEmpty else { return 0 }
-        var commands: [[[UInt8]]] = expired.map { [Self.text("DEL"), jobKey($0), resultsKey($0)] }
+        var commands: [[[UInt8]]] = expired.map { [Self.text("DEL"), jobKey($0), resultsKey($0), key("job:" + $0 + ":owner")] }
         commands.append([Self.text("ZREM"), key("jobs")] + expired.map { Self.text($0) })
         _ = try await run(commands)
         return expired.count

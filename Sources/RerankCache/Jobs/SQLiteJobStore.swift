@@ -65,8 +65,8 @@ public final class SQLiteJobStore: JobStore {
 
     private static func update(_ db: Database, _ job: JobRecord, _ record: Data) throws {
         try db.execute(
-            sql: "UPDATE rerank_jobs SET updated_at = ?, finished = ?, record = ? WHERE id = ?",
-            arguments: [job.updatedAt, job.status.isFinished, record, job.id]
+            sql: "UPDATE rerank_jobs SET updated_at = ?, finished = ?, record = ? WHERE id = ? AND (finished = 0 OR ? = 1)",
+            arguments: [job.updatedAt, job.status.isFinished, record, job.id, job.status.isFinished]
         )
     }
 

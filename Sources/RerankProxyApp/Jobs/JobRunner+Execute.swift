@@ -3,8 +3,15 @@ import RerankCache
 import RerankCore
 
 extension JobRunner {
-    /// Runs one job from where its saved results end until it finishes, is cancelled, or the runner stops.
+    /// Runs one job, when this runner can claim it, from where its saved results end until it finishes, is
+    /// cancelled, another runner takes it over, or this runner stops (then the claim is given back).
     func execute(_ id: String) async {
+        guard (try? await store.claim(id, owner: owner, seconds: Self.claimSeconds)) == true else { return }
+        await run(id)
+        await store.release(id, owner: owner)
+    }
+
+    private func run(_ id: String) async {
         let found: JobRecord?
         let stored: JobInput?
         do {
@@ -44,6 +51,9 @@ extension JobRunner {
                 return
             }
             if stopping { return }
+            // Cancelled through another replica, or taken over by one: stop without writing over it.
+            if (try? await store.job(id))?.status.isFinished == true { return }
+            guard (try? await store.claim(id, owner: owner, seconds: Self.claimSeconds)) != false else { return }
             switch schedule.next() {
             case .score(let positions):
                 let results = await score(positions, of: batch, record: &record, schedule: &schedule)

@@ -35,6 +35,13 @@ final class JobRunner: Service, Sendable {
     let now: @Sendable () -> Int64
     /// Protected by its own lock; held only to move ids between sets, never across IO.
     private let state = Mutex(State())
+    /// This process's name in job claims (``JobStore/claim(_:owner:seconds:)``): one runner at a time runs a job.
+    let owner = "runner-" + RerankPipeline.requestID().dropFirst("rerank-".count)
+    /// How long a claim lasts without renewal (renewed after every chunk); a replica that dies mid-job leaves
+    /// its jobs to the others after this long.
+    static let claimSeconds = 60
+    /// How often the store is scanned for unfinished jobs nobody runs (another replica's that stopped).
+    static let rescanEvery = Duration.seconds(15)
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
@@ -82,19 +89,10 @@ final class JobRunner: Service, Sendable {
     // MARK: - Service
 
     func run() async throws {
-        do {
-            let unfinished = try await store.unfinished()
-            if !unfinished.isEmpty {
-                logger.info("resuming unfinished rerank jobs", metadata: ["rerank.jobs": "\(unfinished.count)"])
-                state.withLock { state in state.queue = unfinished.map(\.id) + state.queue.filter { id in !unfinished.contains { $0.id == id } } }
-            }
-        } catch {
-            logger.warning("cannot read unfinished jobs from the store; they resume at the next start", metadata: ["error.type": "\(error)"])
-        }
-        wake.yield()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.sweepPeriodically() }
+                group.addTask { await self.rescanPeriodically() }
                 for await _ in wakeups {
                     while let id = state.withLock({ $0.startNext(limit: configuration.concurrency) }) {
                         group.addTask {
@@ -117,6 +115,26 @@ final class JobRunner: Service, Sendable {
     /// `false` once graceful shutdown began: running jobs stop at their next chunk boundary.
     var isRunning: Bool { !state.withLock { $0.stopping } }
 
+    /// Queues the store's unfinished jobs this runner does not hold: at start (a restarted proxy resumes its jobs)
+    /// and every ``rescanEvery`` (jobs of a replica that stopped); the claim decides who runs each.
+    private func rescanPeriodically() async {
+        var first = true
+        while isRunning {
+            do {
+                let unfinished = try await store.unfinished().map(\.id)
+                let added = state.withLock { $0.enqueue(unfinished) }
+                if added > 0 {
+                    if first { logger.info("resuming unfinished rerank jobs", metadata: ["rerank.jobs": "\(added)"]) }
+                    wake.yield()
+                }
+            } catch {
+                logger.warning("cannot read unfinished jobs from the store", metadata: ["error.type": "\(error)"])
+            }
+            first = false
+            try? await cancelWhenGracefulShutdown { try await self.time.sleep(for: Self.rescanEvery) }
+        }
+    }
+
     /// Deletes finished jobs older than `jobs.ttl`, at start and then every `min(ttl / 10, 1 h)`.
     private func sweepPeriodically() async {
         let ttl = configuration.ttl.duration
@@ -134,6 +152,13 @@ final class JobRunner: Service, Sendable {
 }
 
 extension JobRunner.State {
+    /// Queues the jobs neither queued nor running here; returns how many.
+    mutating func enqueue(_ ids: [String]) -> Int {
+        let fresh = ids.filter { !running.contains($0) && !queue.contains($0) }
+        queue += fresh
+        return fresh.count
+    }
+
     /// The next queued job to start, when fewer than `limit` run and the runner is not stopping.
     mutating func startNext(limit: Int) -> String? {
         guard !stopping, running.count < limit, !queue.isEmpty else { return nil }

@@ -63,11 +63,12 @@ extension RerankPipeline {
         var plan = RerankPlan(keys: keys)
         let lookupSlot = slotByKey
         let pairs = pairOfSlot
-        let work = Work(groups: groups, sendBy: nil, priority: priority) { key in
-            guard let slot = lookupSlot[key] else { preconditionFailure("a key that is not this batch's") }
-            return pairs[slot]
+        await resolve(&plan, model: model, logger: logger) {
+            Work(groups: groups, sendBy: nil, priority: priority) { key in
+                guard let slot = lookupSlot[key] else { preconditionFailure("a key that is not this batch's") }
+                return pairs[slot]
+            }
         }
-        await resolve(&plan, work: work, model: model, logger: logger)
         stats.record(plan.tally)
         return Self.items(plan: plan, requests: requests, slotsOf: slotsOf, model: model)
     }

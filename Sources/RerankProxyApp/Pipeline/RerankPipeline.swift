@@ -78,10 +78,12 @@ final class RerankPipeline: Sendable {
         let encoder = CacheKeyEncoder(model: model.name, revision: model.revision, settings: settings, query: request.query, namespace: namespace)
         let pairs = PairKeys(encoder: encoder, texts: request.texts)
         var plan = RerankPlan(keys: pairs.keys)
-        let work = Work(groups: [Work.Group(query: request.query, settings: settings)], sendBy: sendBy, priority: .interactive) { key in
-            (group: 0, text: request.texts[pairs.firstIndex[pairs.slot(of: key)]])
+        // Built only when a flight is led: a request served from cache allocates no closure or group list.
+        await resolve(&plan, model: model, logger: logger) {
+            Work(groups: [Work.Group(query: request.query, settings: settings)], sendBy: sendBy, priority: .interactive) { key in
+                (group: 0, text: request.texts[pairs.firstIndex[pairs.slot(of: key)]])
+            }
         }
-        await resolve(&plan, work: work, model: model, logger: logger)
         stats.record(plan.tally)
 
         switch plan.finish() {
@@ -126,14 +128,18 @@ final class RerankPipeline: Sendable {
 
     /// Settles every key of `plan`: cache tiers first, then the coalescer, leading flights for what nobody
     /// has in flight and joining the others' (claiming again what failed in a flight it only joined).
-    func resolve(_ plan: inout RerankPlan, work: Work, model: ModelRuntime, logger: Logger) async {
+    /// - Parameter work: what the keys score; called once, when the first flight is led.
+    func resolve(_ plan: inout RerankPlan, model: ModelRuntime, logger: Logger, work makeWork: () -> Work) async {
         let lookup = await cache.lookup(plan.keys)
         var toClaim = plan.lookedUp(lookup.scores, fromStore: lookup.fromStore, storeFailed: lookup.storeFailed)
+        var work: Work?
         while !toClaim.isEmpty {
             let claim = coalescer.claim(toClaim)
             toClaim = []
             if let flight = claim.flight {
-                let led = await lead(flight, model: model, work: work, logger: logger)
+                let flightWork = work ?? makeWork()
+                work = flightWork
+                let led = await lead(flight, model: model, work: flightWork, logger: logger)
                 plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, remote: led.remote, tokens: led.tokens)
             }
             for (flight, keys) in claim.joined {
