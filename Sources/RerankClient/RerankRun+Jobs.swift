@@ -60,6 +60,9 @@ extension RerankRun {
                         let middle = range.lowerBound + range.count / 2
                         queue.insert(contentsOf: [.submit(range.lowerBound..<middle), .submit(middle..<range.upperBound)], at: 0)
                         continue
+                    } catch ClientError.http(let status, let message, let context) {
+                        let refused = Self.request(namedIn: message).map { range.lowerBound + $0 }
+                        throw ClientError.http(status: status, message: message, context: refused.map { Self.context($0..<$0 + 1) } ?? context)
                     }
                     let job = SubmittedJob(id: id, first: range.lowerBound, count: range.count)
                     sidecar.jobs.append(job)

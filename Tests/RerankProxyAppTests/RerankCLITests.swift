@@ -169,6 +169,29 @@ import Testing
         Self.expectResults(at: output, for: Array(requests[..<3]))
     }
 
+    @Test(arguments: RerankRun.Mode.allCases)
+    func aLineNamingAModelIsSentToThatModel(mode: RerankRun.Mode) async throws {
+        let directory = temporaryDirectory()
+        let input = directory + "/queries.jsonl"
+        let lines = ["test-model", "other-model", "other-model", nil, "other-model"].enumerated().map { index, model in
+            var object: [String: Any] = ["query": "q\(index)", "documents": ["a\(index)", "b\(index)"]]
+            if let model { object["model"] = model }
+            return jsonText(object)
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: input))
+        try await FakeRerankBackend().run { url in
+            var policy = Self.policy(url)
+            policy.models.append(ModelConfig(name: "other-model", backends: [BackendConfig(name: "fake-1", url: url)]))
+            try await withProxy(policy) { proxy in
+                _ = try await Self.run(mode, url: proxy.base, input: input, output: directory + "/results.jsonl")
+            }
+        }
+        // The proxy refuses a batch whose request names another model, so each answer's model says where it went.
+        let models = Self.outputLines(directory + "/results.jsonl").map { (try? JSONSerialization.jsonObject(with: $0) as? [String: Any])?["model"] as? String }
+        #expect(models == ["test-model", "other-model", "other-model", "test-model", "other-model"])
+    }
+
     @Test func aJobTheProxyNoLongerHasIsSentAgain() async throws {
         let requests = Self.requests(6)
         let (input, output) = try Self.files(requests)
@@ -184,6 +207,26 @@ import Testing
         #expect(notes.all.contains { $0.contains("job job-expired (input lines 1-6) is gone from the proxy; sending its lines again") })
         #expect(backend.pairs == 24)
         Self.expectResults(at: output, for: requests)
+    }
+
+    @Test(arguments: RerankRun.Mode.allCases)
+    func aRequestTheProxyRefusesIsNamedByItsInputLine(mode: RerankRun.Mode) async throws {
+        let directory = temporaryDirectory()
+        let input = directory + "/queries.jsonl"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Valid for this client's parser, but over the proxy's server.max_documents (100).
+        let lines = [jsonText(["query": "q", "documents": ["a"]]), jsonText(["query": "q", "documents": documents(101)])]
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: input))
+        try await FakeRerankBackend().run { url in
+            try await withProxy(Self.policy(url)) { proxy in
+                await #expect {
+                    try await Self.run(mode, url: proxy.base, input: input, output: directory + "/results.jsonl")
+                } throws: { error in
+                    guard case ClientError.http(400, let message, let context) = error else { return false }
+                    return context == "input line 2" && message.contains("max_documents")
+                }
+            }
+        }
     }
 
     @Test(arguments: RerankRun.Mode.allCases)
