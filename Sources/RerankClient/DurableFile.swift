@@ -22,8 +22,8 @@ public final class DurableFile {
     /// Opens (or creates) `path`, keeps its valid prefix and truncates the rest.
     public init(path: String) throws(ClientError) {
         self.path = path
-        let existing = FileManager.default.contents(atPath: path) ?? Data()
-        let prefix = OutputPrefix(scanning: existing)
+        let existing = (try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)) ?? Data()
+        let prefix = existing.withUnsafeBytes { OutputPrefix(scanning: $0.bindMemory(to: UInt8.self)) }
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .output("cannot open \(path): \(String(cString: strerror(errno)))") }
         guard ftruncate(fd, off_t(prefix.byteCount)) == 0, lseek(fd, off_t(prefix.byteCount), SEEK_SET) >= 0 else {

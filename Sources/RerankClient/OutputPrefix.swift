@@ -18,16 +18,19 @@ public struct OutputPrefix: Sendable, Equatable {
         self.byteCount = byteCount
     }
 
-    /// Scans an output file's bytes.
+    /// Scans an output file's bytes (read in place when they are contiguous, as a mapped file's are).
     public init(scanning bytes: some Collection<UInt8>) {
-        let array = Array(bytes)
+        self = bytes.withContiguousStorageIfAvailable(Self.scan) ?? Array(bytes).withUnsafeBufferPointer(Self.scan)
+    }
+
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> OutputPrefix {
         var lines = 0
         var start = 0
-        while start < array.count, let newline = array[start...].firstIndex(of: UInt8(ascii: "\n")) {
-            guard RawJSON(validating: Array(array[start..<newline])) != nil else { break }
+        while start < bytes.count, let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            guard RawJSON(validating: Array(bytes[start..<newline])) != nil else { break }
             lines += 1
             start = newline + 1
         }
-        self.init(lines: lines, byteCount: start)
+        return OutputPrefix(lines: lines, byteCount: start)
     }
 }

@@ -56,6 +56,16 @@ public final class ProgressReporter: Sendable {
         show(force: false)
     }
 
+    /// Re-measures with nothing new done, so the rate and ETA move while a long call is outstanding.
+    public func tick() {
+        let now = time.now
+        state.withLock { state in
+            guard let done = state.meter?.done else { return }
+            state.meter?.record(done: done, at: now)
+        }
+        show(force: false)
+    }
+
     /// A message for the user (a retry, a re-attach); it does not overwrite the bar.
     public func note(_ message: String) {
         guard style != .quiet else { return }

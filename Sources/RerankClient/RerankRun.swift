@@ -108,6 +108,14 @@ public struct RerankRun: Sendable {
         }
         reporter.start(total: input.totalPairs, alreadyDone: progress.pairs)
         do {
+            // Redraw every second even while nothing finishes (a long batch), so the rate and ETA stay honest.
+            let ticker = Task { [reporter, time] in
+                while !Task.isCancelled {
+                    try await time.sleep(for: .seconds(1))
+                    reporter.tick()
+                }
+            }
+            defer { ticker.cancel() }
             switch options.mode {
             case .batch: try await runBatches(input: input, out: out, progress: &progress)
             case .job: try await runJobs(input: input, out: out, progress: &progress)

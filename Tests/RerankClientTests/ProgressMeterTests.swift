@@ -103,3 +103,17 @@ final class SetClock: Clock, Sendable {
         #expect(lines.text.isEmpty)
     }
 }
+
+@Suite struct ProgressReporterTickTests {
+    @Test func aTickLowersTheRateWhileNothingFinishes() {
+        let clock = SetClock()
+        let lines = ProgressReporterTests.Lines()
+        let reporter = ProgressReporter(style: .plain, time: TimeSource(clock), interval: .seconds(1)) { lines.append($0) }
+        reporter.start(total: 100, alreadyDone: 0)
+        clock.set(.seconds(1))
+        reporter.update(done: 50)
+        clock.set(.seconds(5))
+        reporter.tick()
+        #expect(lines.text.last == "50/100 pairs (50.0%), 10.0 pairs/s, ETA 5s\n")
+    }
+}
