@@ -87,12 +87,6 @@ public final class ProgressReporter: Sendable {
         if visible { write("\n") }
     }
 
-    /// The current plain line (for the summary).
-    public var line: String {
-        let now = time.now
-        return state.withLock { $0.meter?.plainLine(at: now) } ?? ""
-    }
-
     private func show(force: Bool) {
         guard style != .quiet else { return }
         let now = time.now

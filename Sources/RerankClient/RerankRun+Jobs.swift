@@ -35,6 +35,8 @@ extension RerankRun {
         if sidecar.jobs != recorded { try sidecar.save(to: sidecarPath) }
 
         var active: [Active] = []
+        // Polls start at 50 ms and double up to `pollInterval`, so small (or fully cached) jobs finish fast.
+        var wait = min(.milliseconds(50), options.pollInterval)
         while !queue.isEmpty || !active.isEmpty {
             // Keep the window full: the proxy starts the next job as soon as one ends.
             while active.count < max(1, options.concurrency), !queue.isEmpty {
@@ -90,25 +92,28 @@ extension RerankRun {
             switch state.status {
             case "succeeded":
                 try await fetch(head.job, upTo: head.job.end, out: out, progress: &progress)
+                wait = min(.milliseconds(50), options.pollInterval)
                 active.removeFirst()
                 sidecar.jobs.removeAll { $0.id == head.job.id }
                 try sidecar.save(to: sidecarPath)
             case "failed", "cancelled":
                 // A failed job's results hold an error body at each failed request: keep the answers before the first.
-                if state.status == "failed", let first = state.failures.map(\.index).min() {
-                    try await fetch(head.job, upTo: head.job.first + first, out: out, progress: &progress)
+                let firstFailure = state.failures.min { $0.index < $1.index }
+                if state.status == "failed", let first = firstFailure {
+                    try await fetch(head.job, upTo: head.job.first + first.index, out: out, progress: &progress)
                 }
                 sidecar.jobs.removeAll { $0.id == head.job.id }
                 try sidecar.save(to: sidecarPath)
                 var why = state.message.map { [$0] } ?? []
-                if let first = state.failures.first {
+                if let first = firstFailure {
                     why.append(
                         "\(state.failures.count) request(s) failed; the first, input line \(head.job.first + first.index + 1): HTTP \(first.status): \(first.message)"
                     )
                 }
                 throw ClientError.job(id: head.job.id, status: state.status, message: why.joined(separator: "; "))
             default:
-                try await time.sleep(for: options.pollInterval)
+                try await time.sleep(for: wait)
+                wait = min(wait * 2, options.pollInterval)
             }
         }
     }
