@@ -11,7 +11,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 cat > "$dir/policy.yaml" <<YAML
 server: { port: 18100, max_documents: 1000 }
 cache: { memory_entries: 0, store: sqlite, sqlite: { path: $dir/scores.sqlite } }
-jobs: { max_share: 0.5, chunk_pairs: 256 }
+jobs: { max_share: 0.5, chunk_pairs: 256, max_body_bytes: 134217728 }
 models:
   - name: sim
     backends:

@@ -21,6 +21,7 @@ import Testing
         #expect(jobs.maxShare == 0.5)
         #expect(jobs.maxPairs == 10_000_000)
         #expect(jobs.maxBatchPairs == 20_000)
+        #expect(jobs.maxBodyBytes == 64 << 20)
         #expect(jobs.chunkPairs == 2048)
         #expect(jobs.concurrency == 1)
         #expect(jobs.retries == 3)
@@ -49,5 +50,12 @@ import Testing
         #expect(error("  ttl: 0\n")?.contains("jobs.ttl") == true)
         #expect(error("  max_shares: 0.5\n")?.contains("max_shares") == true)
         #expect(error("  max_share: 1\n") == nil)
+        #expect(error("  max_body_bytes: 300000000\n")?.contains("jobs.max_body_bytes: must be at most server.max_buffered_body_bytes") == true)
+    }
+
+    @Test func aReloadThatChangesTheJobsSectionIsRefusedNamingTheKey() throws {
+        let running = try PolicyConfig.parse(Self.models)
+        let changed = try PolicyConfig.parse("jobs: { max_share: 0.2, ttl: 168h }\n" + Self.models)
+        #expect(running.restartOnlyChanges(comparedWith: changed) == ["jobs.max_share"])
     }
 }

@@ -6,7 +6,7 @@
 ///   max_share: 0.5       # at most this share of a model's backend concurrency goes to jobs
 ///   max_pairs: 10000000  # a job with more pairs (documents summed over its requests) is refused with 413
 ///   max_batch_pairs: 20000   # the same for one synchronous /v1/rerank/batch call
-///   max_body_bytes: 268435456   # a job's body (JSON or NDJSON); /v1/rerank/batch uses server.max_body_bytes
+///   max_body_bytes: 67108864   # a job's body (JSON or NDJSON), at most server.max_buffered_body_bytes
 ///   chunk_pairs: 2048    # a job is scored (and its progress saved) this many pairs at a time
 ///   concurrency: 1       # jobs run at once; the others wait queued
 ///   retries: 3           # rounds a job's failed requests are retried before the job fails
@@ -17,7 +17,7 @@ public struct JobsConfig: Decodable, Sendable {
     public var maxShare = 0.5
     public var maxPairs = 10_000_000
     public var maxBatchPairs = 20_000
-    public var maxBodyBytes = 268_435_456
+    public var maxBodyBytes = 67_108_864
     public var chunkPairs = 2048
     public var concurrency = 1
     public var retries = 3

@@ -22,12 +22,14 @@ struct BatchController: Sendable {
     }
 
     func handle(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let (batch, client, _) = try await Self.readBatch(request, context, rerank: rerank, maxBodyBytes: rerank.maxBodyBytes, pipeline: pipeline)
+        let (batch, client, _, runtime) = try await Self.readBatch(
+            request, context, rerank: rerank, maxBodyBytes: rerank.maxBodyBytes, pipeline: pipeline
+        )
         guard batch.pairCount <= maxBatchPairs else {
             throw ProxyError.tooManyPairs(count: batch.pairCount, limit: maxBatchPairs, setting: "max_batch_pairs")
         }
         let items = try await pipeline.rerankBatch(
-            batch.requests, model: batch.model, namespace: client?.namespace, priority: .interactive, logger: context.logger
+            batch.requests, model: batch.model, models: runtime.models, namespace: client?.namespace, priority: .interactive, logger: context.logger
         )
         var tally = RequestTally()
         var results: [[UInt8]] = []
@@ -45,8 +47,8 @@ struct BatchController: Sendable {
                 throw Self.naming(error, request: i)
             }
         }
-        if let client { rerank.keyStats.served(client.name, tally: tally) }
-        let model = (try? pipeline.model(named: batch.model).name) ?? pipeline.defaultModel
+        if let client { runtime.keyStats.served(client.name, tally: tally) }
+        let model = batch.model ?? runtime.models.defaultModel
         var w = JSONWriter(capacity: 64 + results.reduce(0) { $0 + $1.count + 1 })
         w.raw("{\"id\":")
         w.string(RerankPipeline.requestID())
@@ -74,13 +76,15 @@ struct BatchController: Sendable {
     /// Authenticates, reads and parses a batch body (JSON, or NDJSON when sent as `application/x-ndjson`), and
     /// checks that the key may use its model.
     /// - Parameter keepingBytes: also return the body as sent (a job stores it, to parse it again when resumed).
-    /// - Returns: the batch, its model resolved (the default when it names none), the client, and the body if kept.
+    /// - Returns: the batch, its model resolved (the default when it names none), the client, the body if kept, and
+    ///   the models and keys as of this request (a reload swaps them for later requests only).
     /// - Throws: ``ProxyError`` (401/403/413/415/400/404), before anything is scored.
     static func readBatch(
         _ request: Request, _ context: AppRequestContext, rerank: RerankController, maxBodyBytes: Int, pipeline: RerankPipeline,
         keepingBytes: Bool = false
-    ) async throws -> (BatchParser.Batch, KeyRing.Client?, JobInput?) {
-        let client = try rerank.authenticate(request, dialect: .documents)
+    ) async throws -> (BatchParser.Batch, KeyRing.Client?, JobInput?, Runtime) {
+        let runtime = pipeline.runtime.current
+        let client = try rerank.authenticate(request, runtime: runtime, dialect: .documents)
         if let encoding = RerankController.unsupportedEncoding(request.headers) {
             throw ProxyError.request(.unsupportedEncoding(encoding), .documents)
         }
@@ -113,15 +117,15 @@ struct BatchController: Sendable {
         guard !batch.requests.isEmpty else { throw ProxyError.request(.invalid("\"requests\" must not be empty", param: "requests"), .documents) }
         let model: String
         do {
-            model = try pipeline.model(named: batch.model).name
+            model = try runtime.models.model(named: batch.model).name
         } catch {
             throw ProxyError.request(error, .documents)
         }
         if let allowed = client?.models, !allowed.contains(model) {
-            rerank.keyStats.rejected(client?.name, .forbidden)
+            runtime.keyStats.rejected(client?.name, .forbidden)
             throw ProxyError.forbidden(model: model, .documents)
         }
         batch.model = model
-        return (batch, client, input)
+        return (batch, client, input, runtime)
     }
 }

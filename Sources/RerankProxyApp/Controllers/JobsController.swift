@@ -34,14 +34,14 @@ struct JobsController: Sendable {
     // MARK: - Routes
 
     func submit(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let (batch, client, input) = try await BatchController.readBatch(
+        let (batch, client, input, runtime) = try await BatchController.readBatch(
             request, context, rerank: rerank, maxBodyBytes: configuration.maxBodyBytes, pipeline: pipeline, keepingBytes: true
         )
         guard batch.pairCount <= configuration.maxPairs else {
             throw ProxyError.tooManyPairs(count: batch.pairCount, limit: configuration.maxPairs, setting: "max_pairs")
         }
         let record = JobRecord(
-            id: "job-" + RerankPipeline.requestID().dropFirst("rerank-".count), model: batch.model ?? pipeline.defaultModel,
+            id: "job-" + RerankPipeline.requestID().dropFirst("rerank-".count), model: batch.model ?? runtime.models.defaultModel,
             createdAt: runner.now(), requests: batch.requests.count, totalPairs: batch.pairCount, owner: client?.name,
             namespace: client?.namespace
         )
@@ -120,7 +120,7 @@ struct JobsController: Sendable {
     }
 
     func list(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let client = try rerank.authenticate(request, dialect: .documents)
+        let client = try rerank.authenticate(request, runtime: pipeline.runtime.current, dialect: .documents)
         let limit = min(max(1, request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100), 1000)
         let records: [JobRecord]
         do {
@@ -145,7 +145,7 @@ struct JobsController: Sendable {
 
     /// The job named in the path, when it exists and the caller may see it (404 otherwise: another key's job is not revealed).
     private func job(_ request: Request, _ context: AppRequestContext) async throws -> JobRecord {
-        let client = try rerank.authenticate(request, dialect: .documents)
+        let client = try rerank.authenticate(request, runtime: pipeline.runtime.current, dialect: .documents)
         let id = context.parameters.get("id") ?? ""
         let found: JobRecord?
         do {

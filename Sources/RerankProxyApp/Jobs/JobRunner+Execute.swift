@@ -104,7 +104,10 @@ extension JobRunner {
         let requests = positions.map { batch.requests[$0] }
         let items: [RerankPipeline.BatchItem]
         do {
-            items = try await pipeline.rerankBatch(requests, model: record.model, namespace: record.namespace, priority: .background, logger: logger)
+            items = try await pipeline.rerankBatch(
+                requests, model: record.model, models: pipeline.runtime.current.models, namespace: record.namespace, priority: .background,
+                logger: logger
+            )
         } catch {
             // The model or a request's settings are refused: retrying cannot help.
             for position in positions { schedule.failed(position, Self.failure(error, at: position), retryable: false) }

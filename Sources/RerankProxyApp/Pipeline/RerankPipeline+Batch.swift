@@ -16,18 +16,19 @@ extension RerankPipeline {
     /// one plan, so a pair repeated across requests (same query, settings and document) is looked up and scored
     /// once, and the misses of each query go to the backends in as few calls as `max_batch` allows.
     /// - Parameters:
+    ///   - models: the snapshot of the models to use (``Runtime/models``, read once per request or job chunk).
     ///   - priority: `.background` for job work, which only takes backend slots interactive traffic leaves free.
     /// - Returns: one item per request, in order; a request whose pairs failed carries its error, the others
     ///   their scores.
     /// - Throws: ``ProxyError`` when the model is unknown or a request's settings cannot be honoured (naming it).
     func rerankBatch(
-        _ requests: [RerankRequest], model name: String?, namespace: String?, priority: BackendPool.Priority, logger: Logger
+        _ requests: [RerankRequest], model name: String?, models: ModelTable, namespace: String?, priority: BackendPool.Priority, logger: Logger
     ) async throws(ProxyError) -> [BatchItem] {
         let model: ModelRuntime
         var groups: [Work.Group] = []
         var groupOf: [Int] = []
         do throws(RequestError) {
-            model = try self.model(named: name)
+            model = try models.model(named: name)
             var groupIndex: [Work.Group: Int] = [:]
             for (i, request) in requests.enumerated() {
                 let settings: ScoreSettings
