@@ -29,6 +29,7 @@ let package = Package(
             name: "RerankProxy",
             dependencies: [
                 "RerankProxyApp",
+                "RerankClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -80,6 +81,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "RerankClient",
+            dependencies: [
+                "RerankCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "RerankCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -114,6 +125,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "RerankCoreTests", dependencies: ["RerankCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        .testTarget(name: "RerankClientTests", dependencies: ["RerankClient", "RerankCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RerankBackendsTests",
             dependencies: ["RerankBackends", "RerankCore", .product(name: "Logging", package: "swift-log")],
@@ -136,6 +148,7 @@ let package = Package(
                 "RerankProxyApp",
                 "RerankBackends",
                 "RerankCache",
+                "RerankClient",
                 "RerankCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
