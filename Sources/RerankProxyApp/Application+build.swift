@@ -127,7 +127,8 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
                 maxConcurrency: connectionsPerBackend,
                 backends: model.backends.map { BackendPool.BackendLimits(weight: $0.weight, maxConcurrency: $0.maxConcurrency) },
                 maxQueue: model.maxQueue,
-                canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) }
+                canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) },
+                batchWindow: model.batchWindow.duration, retries: model.retries
             ),
             observer: stats
         )

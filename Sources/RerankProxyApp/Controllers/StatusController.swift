@@ -35,6 +35,7 @@ struct StatusController: Sendable {
         if let registry {
             router.get("/metrics") { request, _ in
                 try requireAdmin(request)
+                PoolStatus.publish(pipeline.modelOrder.compactMap { pipeline.models[$0] }.map(PoolStatus.init))
                 return Response(
                     status: .ok,
                     headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -107,9 +108,7 @@ struct StatusController: Sendable {
     }
 
     private func statsResponse() -> Response {
-        let pools = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map {
-            ($0.name, $0.pool.inFlight, $0.pool.admittedPairs, $0.pool.refusedBackends)
-        }
+        let pools = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map(PoolStatus.init)
         return json(
             encoded(
                 StatsReport(
