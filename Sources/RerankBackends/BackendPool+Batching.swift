@@ -92,9 +92,7 @@ extension BackendPool {
         let deadline = first.map(\.job.deadline).min() ?? time.now + configuration.chunkTimeout
         let logger = first.first?.job.logger ?? Logger(label: "rerank.pool")
         await call.finish(
-            await scoreCall(pairs: batch.pairs, sendBy: nil, deadline: deadline, logger: logger) { backend throws(BackendError) in
-                try await call.send(on: backend)
-            }
+            await scoreCall(pairs: batch.pairs, sendBy: nil, deadline: deadline, logger: logger) { backend in await call.send(on: backend) }
         )
         launch(batching.state.withLock { $0.assembler.finished(batch.id, healthy: healthyCount) })
     }
@@ -118,9 +116,7 @@ extension BackendPool {
         let pairs = entries.reduce(0) { $0 + $1.range.count }
         let deadline = entries.map(\.job.deadline).min() ?? time.now + configuration.chunkTimeout
         await call.finish(
-            await scoreCall(pairs: pairs, sendBy: nil, deadline: deadline, logger: entries[0].job.logger) { backend throws(BackendError) in
-                try await call.send(on: backend)
-            }
+            await scoreCall(pairs: pairs, sendBy: nil, deadline: deadline, logger: entries[0].job.logger) { backend in await call.send(on: backend) }
         )
     }
 
@@ -164,7 +160,15 @@ extension BackendPool {
 
         /// Builds and sends the call for the entries still waiting; those whose client deadline passed are
         /// answered ``BackendError/clientDeadline(model:)`` now and not sent.
-        func send(on backend: any BackendClient) async throws(BackendError) -> Sent<(reply: BackendReply, entries: [BatchEntry])> {
+        func send(on backend: any BackendClient) async -> Result<Sent, BackendError> {
+            do throws(BackendError) {
+                return .success(try await sendLive(on: backend))
+            } catch {
+                return .failure(error)
+            }
+        }
+
+        private func sendLive(on backend: any BackendClient) async throws(BackendError) -> Sent {
             let now = pool.time.now
             let model = pool.model
             let (live, expired, closed): ([BatchEntry], [BatchEntry], Bool) = state.withLock { state in
@@ -187,12 +191,12 @@ extension BackendPool {
                 reply = try await backend.score(queries: queries, documents: documents, settings: settings, logger: first.job.logger)
             }
             let checked = try BackendPool.validated(reply, count: documents.count, backend: backend.name)
-            return Sent(value: (checked, live), pairs: documents.count, requests: live.count)
+            return Sent(reply: checked, entries: live, pairs: documents.count, requests: live.count)
         }
 
         /// Answers every entry from the call's result: its own scores, the call's error, or (when the backend
         /// refused the documents of several requests) a rescore in halves so only the offending request fails.
-        func finish(_ result: Result<(reply: BackendReply, entries: [BatchEntry]), BackendError>) async {
+        func finish(_ result: Result<Sent, BackendError>) async {
             let entries = state.withLock { state in
                 state.closed = true
                 let entries = sealed(&state)
@@ -200,7 +204,8 @@ extension BackendPool {
                 return entries
             }
             switch result {
-            case .success(let (reply, sent)):
+            case .success(let call):
+                let (reply, sent) = (call.reply, call.entries)
                 // The attempt that answered sent exactly the entries still waiting (an attempt drops only expired ones).
                 let total = max(1, reply.scores.count)
                 let waiting = Set(entries.map(\.id))

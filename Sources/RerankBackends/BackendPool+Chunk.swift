@@ -83,26 +83,32 @@ extension BackendPool {
     /// Tries the chunk on the backend ``StateMachine/pick(now:pairs:excluding:)`` chooses, then on the next
     /// untried one, until one answers, a non-retryable error, the chunk's deadline, or `retries` other backends.
     func scoreChunk(_ documents: [String], _ job: Job) async -> Result<BackendReply, BackendError> {
-        await scoreCall(pairs: documents.count, sendBy: job.sendBy, deadline: job.deadline, logger: job.logger) { backend throws(BackendError) in
-            let reply = try await backend.score(query: job.query, documents: documents, settings: job.settings, logger: job.logger)
-            return Sent(value: try Self.validated(reply, count: documents.count, backend: backend.name), pairs: documents.count, requests: 1)
+        await scoreCall(pairs: documents.count, sendBy: job.sendBy, deadline: job.deadline, logger: job.logger) { backend in
+            do throws(BackendError) {
+                let reply = try await backend.score(query: job.query, documents: documents, settings: job.settings, logger: job.logger)
+                return .success(Sent(reply: try Self.validated(reply, count: documents.count, backend: backend.name), pairs: documents.count, requests: 1))
+            } catch {
+                return .failure(error)
+            }
         }
+        .map(\.reply)
     }
 
-    /// What one sent call answered: `value` (the validated reply, with whatever the caller needs to use it), the
-    /// pairs it carried and how many client requests they came from.
-    struct Sent<Value: Sendable>: Sendable {
-        var value: Value
+    /// What one sent call answered: the validated reply, the shared-call entries it carried (empty for a request's
+    /// own chunk), the pairs and how many client requests they came from.
+    struct Sent: Sendable {
+        var reply: BackendReply
+        var entries: [BatchEntry] = []
         var pairs: Int
         var requests: Int
     }
 
     /// One backend call with failover: the picked backend, then the next untried one, until one answers, a
     /// non-retryable error, `deadline`, or ``Configuration/retries`` other backends have been tried.
-    func scoreCall<Value: Sendable>(
+    func scoreCall(
         pairs: Int, sendBy: Duration?, deadline: Duration, logger: Logger,
-        send: @escaping @Sendable (any BackendClient) async throws(BackendError) -> Sent<Value>
-    ) async -> Result<Value, BackendError> {
+        send: @escaping @Sendable (any BackendClient) async -> Result<Sent, BackendError>
+    ) async -> Result<Sent, BackendError> {
         var tried: Set<Int> = []
         var lastError: BackendError?
         while true {
@@ -123,7 +129,7 @@ extension BackendPool {
                 )
                 let event = state.withLock { $0.succeeded(index) }
                 if event != .none { logger.info("backend recovered", metadata: ["rerank.backend": "\(backend.name)", "rerank.model": "\(model)"]) }
-                return .success(sent.value)
+                return .success(sent)
             case .failure(let error):
                 lastError = error
                 switch error {
@@ -153,25 +159,21 @@ extension BackendPool {
     }
 
     /// One call to one backend under `deadline`: waits for a local slot, then lets `send` build and send the call.
-    func attempt<Value: Sendable>(
-        _ index: Int, sendBy: Duration?, deadline: Duration, send: @escaping @Sendable (any BackendClient) async throws(BackendError) -> Sent<Value>
-    ) async -> Result<Sent<Value>, BackendError> {
+    func attempt(
+        _ index: Int, sendBy: Duration?, deadline: Duration, send: @escaping @Sendable (any BackendClient) async -> Result<Sent, BackendError>
+    ) async -> Result<Sent, BackendError> {
         let backend = backends[index]
         let gate = gates[index]
         let admitted = Flag()
         let time = self.time
         let model = self.model
-        let result = await Deadline.race(sleep: { try await time.sleep(until: deadline) }) { () -> Result<Sent<Value>, BackendError> in
+        let result = await Deadline.race(sleep: { try await time.sleep(until: deadline) }) { () -> Result<Sent, BackendError> in
             do { try await gate.acquire() } catch { return .failure(.localQueueTimeout(backend: backend.name)) }
             defer { gate.release() }
             // The client gave up while this chunk waited for a slot: do not send it.
             if let sendBy, time.now >= sendBy { return .failure(.clientDeadline(model: model)) }
             admitted.set()
-            do throws(BackendError) {
-                return .success(try await send(backend))
-            } catch {
-                return .failure(error)
-            }
+            return await send(backend)
         }
         return result ?? .failure(admitted.isSet ? .timeout(backend: backend.name) : .localQueueTimeout(backend: backend.name))
     }

@@ -103,7 +103,9 @@ import Testing
         var iterator = urls.makeAsyncIterator()
         let urlB = await iterator.next() ?? ""
         try await a.run { urlA in
-            try await withProxy(vllmPolicy([urlA, urlB], window: DurationValue(.milliseconds(2), text: "2ms"), maxConcurrency: 4)) { proxy in
+            var policy = vllmPolicy([urlA, urlB], window: DurationValue(.milliseconds(2), text: "2ms"), maxConcurrency: 4)
+            policy.models[0].ejectAfter = 3   // the default: calls keep reaching the dead port for a while
+            try await withProxy(policy) { proxy in
                 let failures = try await withThrowingTaskGroup(of: Int.self) { group in
                     for worker in 0..<8 {
                         group.addTask {
