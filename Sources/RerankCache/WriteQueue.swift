@@ -19,6 +19,8 @@ struct WriteQueue {
     private(set) var queued: [CacheKey: CachedScore] = [:]
     /// Taken by the flush in progress, visible until it commits.
     private(set) var flushing: [CacheKey: CachedScore] = [:]
+    /// Keys both queued and flushing (re-saved while their flush runs): counted once in `count`.
+    private var queuedAndFlushing = 0
     let capacity: Int
     /// Scores left out since this value was created.
     private(set) var droppedTotal = 0
@@ -34,7 +36,8 @@ struct WriteQueue {
         self.capacity = max(1, capacity)
     }
 
-    var count: Int { queued.count + flushing.count }
+    /// Distinct keys waiting to be durable.
+    var count: Int { queued.count + flushing.count - queuedAndFlushing }
 
     func score(_ key: CacheKey) -> CachedScore? { queued[key] ?? flushing[key] }
 
@@ -51,7 +54,9 @@ struct WriteQueue {
             if count >= capacity, queued[entry.key] == nil {
                 result.dropped += 1
             } else {
-                queued[entry.key] = entry.score
+                if queued.updateValue(entry.score, forKey: entry.key) == nil, flushing[entry.key] != nil {
+                    queuedAndFlushing += 1
+                }
             }
         }
         guard result.dropped > 0 else { return result }
@@ -71,6 +76,7 @@ struct WriteQueue {
     mutating func take() -> [CacheKey: CachedScore] {
         flushing.merge(queued) { _, new in new }
         queued = [:]
+        queuedAndFlushing = 0
         cleanInterval = droppedSinceTake == 0
         droppedSinceTake = 0
         return flushing
@@ -86,6 +92,7 @@ struct WriteQueue {
     /// The taken batch is durable: forget it, and end the episodes this ends.
     mutating func committed() -> Committed {
         flushing = [:]
+        queuedAndFlushing = 0
         var result = Committed(recovered: failure != nil)
         failure = nil
         if let episode = droppingEpisode, cleanInterval {

@@ -45,14 +45,23 @@ struct Serve: AsyncParsableCommand {
             logger.info("open-file limit", metadata: ["rerank.open_file_limit": "\(limit.soft)", "rerank.open_file_hard_limit": "\(limit.hard)"])
         }
 
+        // SIGHUP reloads the policy once the server's services run; until then it is ignored, not fatal.
+        signal(SIGHUP, SIG_IGN)
         let policy: PolicyConfig
+        let sha256: String
         do {
-            policy = try PolicyConfig.load(file: config)
+            (policy, sha256) = try PolicyConfig.loadHashed(file: config)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let app = try buildApplication(policy: policy, options: .init(host: host, port: port, logger: logger, registry: registry))
+        // SIGHUP and POST /admin/reload re-read this file (see README, "Reloading the policy").
+        let app = try buildApplication(
+            policy: policy,
+            options: .init(
+                host: host, port: port, logger: logger, registry: registry, policyFile: config, policySHA256: sha256, reloadOnHangup: true
+            )
+        )
         try await app.runService()
     }
 }

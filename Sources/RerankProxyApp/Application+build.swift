@@ -17,18 +17,30 @@ public struct AppOptions: Sendable {
     public var registry: PrometheusCollectorRegistry?
     /// Called once the server listens, with its channel (tests read the bound port here).
     public var onServerRunning: @Sendable (any Channel) async -> Void
+    /// The file the policy was read from: `POST /admin/reload` re-reads it (`nil`: nothing to reload).
+    public var policyFile: String?
+    /// SHA-256 (hex) of the policy file's bytes, shown in `/v1/stats` (``PolicyConfig/loadHashed(file:)``).
+    public var policySHA256: String?
+    /// Whether `SIGHUP` reloads ``policyFile`` (the `serve` command; never in-process tests, which share one process).
+    public var reloadOnHangup: Bool
 
     public init(
         host: String? = nil,
         port: Int? = nil,
         logger: Logger = Logger(label: "rerank-proxy"),
         registry: PrometheusCollectorRegistry? = nil,
+        policyFile: String? = nil,
+        policySHA256: String? = nil,
+        reloadOnHangup: Bool = false,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) {
         self.host = host
         self.port = port
         self.logger = logger
         self.registry = registry
+        self.policyFile = policyFile
+        self.policySHA256 = policySHA256
+        self.reloadOnHangup = reloadOnHangup
         self.onServerRunning = onServerRunning
     }
 }
@@ -39,7 +51,8 @@ public struct AppOptions: Sendable {
 /// let app = try buildApplication(policy: try PolicyConfig.load(file: "policies/local.yaml"), options: .init())
 /// try await app.runService()
 /// ```
-/// Services start in the order cache writer, HTTP client, health checker, server and stop in reverse, so on SIGTERM the
+/// Services start in the order cache writer, HTTP client, health checker, SIGHUP reloader (when
+/// ``AppOptions/reloadOnHangup``), server and stop in reverse, so on SIGTERM the
 /// server finishes its in-flight requests before the last cache writes are flushed and the store closed.
 public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()) throws -> some ApplicationProtocol {
     let logger = options.logger
@@ -107,58 +120,40 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     )
     services.append(HTTPClientService(client: httpClient, logger: logger))
 
-    let models = policy.models.map { model in
-        let clients: [any BackendClient] = model.backends.map { backend in
-            HTTPBackendClient(
-                configuration: .init(
-                    name: backend.name, api: backend.api, url: backend.url, path: backend.path, apiKey: backend.apiKey,
-                    model: backend.model ?? model.name, timeout: backend.timeout.duration, healthPath: backend.healthPath
-                ),
-                httpClient: httpClient
-            )
-        }
-        let pool = BackendPool(
-            model: model.name,
-            backends: clients,
-            configuration: .init(
-                maxBatch: model.backends.map(\.maxBatch).min() ?? 64,
-                ejectAfter: model.ejectAfter,
-                ejectFor: model.ejectFor.duration,
-                chunkTimeout: model.backends.map(\.timeout.duration).max() ?? .seconds(30),
-                maxConcurrency: connectionsPerBackend,
-                backends: model.backends.map { BackendPool.BackendLimits(weight: $0.weight, maxConcurrency: $0.maxConcurrency) },
-                maxQueue: model.maxQueue,
-                canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) },
-                batchWindow: model.batchWindow.duration, retries: model.retries
-            ),
-            observer: stats
+    // Models and keys live in one swappable snapshot: a policy reload replaces it whole (see PolicyReloader).
+    let factory = ModelFactory(httpClient: httpClient, connectionsPerBackend: connectionsPerBackend, observer: stats)
+    let keyRing = KeyRing(configuration: policy.auth)
+    let runtime = RuntimeHolder(
+        Runtime(
+            models: ModelTable(policy.models.map(factory.make)), keyRing: keyRing, keyStats: KeyStats(names: keyRing.names + [KeyRing.admin.name]),
+            protectStats: policy.auth.protectStats, fileSHA256: options.policySHA256
         )
-        return ModelRuntime(name: model.name, revision: model.revision, api: model.backends.first?.api ?? .cohere, pool: pool)
+    )
+    // Probes the current pools, and retired ones until the requests on them are done.
+    services.append(HealthChecker(logger: logger) { runtime.poolsToProbe })
+    let reloadStats = ReloadStats(file: options.policyFile, loaded: runtime.current)
+    let reloader = options.policyFile.map {
+        PolicyReloader(file: $0, running: policy, holder: runtime, factory: factory, stats: stats, reloadStats: reloadStats, logger: logger)
     }
-    services.append(HealthChecker(pools: models.map(\.pool), logger: logger))
+    if options.reloadOnHangup, let reloader { services.append(ReloadOnHangup(reloader: reloader, logger: logger)) }
     // Replicas sharing a Redis also share its leases, so a pair is scored once across all of them.
-    let pipeline = RerankPipeline(models: models, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
+    let pipeline = RerankPipeline(runtime: runtime, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
 
     let limits = ServerLimits(policy.server, fileLimit: FileDescriptorLimit.current(), logger: logger)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
-    let keyRing = KeyRing(configuration: policy.auth)
-    let keyStats = KeyStats(names: keyRing.names + [KeyRing.admin.name])
     RerankController(
         pipeline: pipeline,
         limits: RequestLimits(maxDocuments: policy.server.maxDocuments),
         maxBodyBytes: policy.server.maxBodyBytes,
-        bodyBudget: limits.bodyBudget,
-        keyRing: keyRing,
-        keyStats: keyStats
+        bodyBudget: limits.bodyBudget
     ).addRoutes(to: router)
     StatusController(
         pipeline: pipeline, stats: stats, registry: options.registry,
-        maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus,
-        keyRing: keyRing, keyStats: keyStats, protectStats: policy.auth.protectStats
+        maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus, reloadStats: reloadStats
     ).addRoutes(to: router)
+    AdminController(reloader: reloader, runtime: runtime).addRoutes(to: router)
 
-    let pools = models.map(\.pool)
     let host = options.host ?? policy.server.host
     let port = options.port ?? policy.server.port
     let onServerRunning = options.onServerRunning
@@ -179,7 +174,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     )
     // Read TEI backends' per-call limits before taking traffic (2 s timeout each; retried by the health checker).
     app.beforeServerStarts {
-        for pool in pools {
+        for pool in runtime.current.models.pools {
             await pool.discoverBatchLimits(logger: logger)
             await pool.checkCanary(logger: logger)
         }

@@ -26,6 +26,23 @@ import Testing
         #expect(queue.droppedTotal == 3)
     }
 
+    @Test func aKeySavedAgainWhileItsFlushRunsIsCountedOnceAndDoesNotFillTheQueue() {
+        var queue = SQLiteCacheStore.WriteQueue(capacity: 3)
+        _ = queue.enqueue(entries(0..<2))
+        #expect(queue.take().count == 2)
+        // Both keys saved again (a newer score) while their flush runs: still two keys waiting, room for one more.
+        #expect(queue.enqueue(entries(0..<2)).dropped == 0)
+        #expect(queue.count == 2)
+        #expect(queue.enqueue(entries(2..<3)).dropped == 0)
+        #expect(queue.count == 3)
+        #expect(queue.enqueue(entries(3..<4)).dropped == 1)
+        _ = queue.committed()
+        #expect(queue.count == 3)
+        #expect(queue.take().count == 3)
+        _ = queue.committed()
+        #expect(queue.count == 0)
+    }
+
     @Test func aFailedBatchIsRetriedWithTheNewOnesAndRecoveryIsReportedOnce() {
         var queue = SQLiteCacheStore.WriteQueue(capacity: 10)
         _ = queue.enqueue(entries(0..<2))

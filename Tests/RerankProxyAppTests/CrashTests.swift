@@ -31,14 +31,7 @@ import Testing
                       - { name: fake-0, url: "\(url)", timeout: 30s }
                 """
             try policy.write(toFile: directory + "/policy.yaml", atomically: true, encoding: .utf8)
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: binary)
-            child.arguments = ["serve", "--config", directory + "/policy.yaml", "--log-level", "info"]
-            _ = FileManager.default.createFile(atPath: directory + "/proxy.log", contents: nil)
-            let log = try #require(FileHandle(forWritingAtPath: directory + "/proxy.log"))
-            child.standardOutput = log
-            child.standardError = log
-            try child.run()
+            let child = try startProxy(binary: binary, config: directory + "/policy.yaml", log: directory + "/proxy.log")
             defer { if child.isRunning { kill(child.processIdentifier, SIGKILL) } }
             let port = try await listeningPort(log: directory + "/proxy.log", child: child)
             let proxy = ProxyClient(base: "http://127.0.0.1:\(port)")
@@ -113,39 +106,7 @@ import Testing
     }
 }
 
-/// The `rerank-proxy` executable built beside this test bundle (or in the package's `.build/debug`).
-private func proxyBinary() -> String? {
-    let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rerank-proxy").path
-    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let debug = packageRoot.appendingPathComponent(".build/debug/rerank-proxy").path
-    return [besideTests, debug].first { FileManager.default.isExecutableFile(atPath: $0) }
-}
-
-/// Waits for the child's "rerank-proxy listening" log line and returns the port in it.
-private func listeningPort(log: String, child: Process) async throws -> Int {
-    let deadline = ContinuousClock.now + .seconds(60)
-    while ContinuousClock.now < deadline, child.isRunning {
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        // `… address=[IPv4]127.0.0.1/127.0.0.1:43567 [RerankProxyApp] rerank-proxy listening`: the last `:digits`.
-        if let line = text.split(separator: "\n").first(where: { $0.contains("rerank-proxy listening") }),
-            let port = line.matches(of: /:(\d+)/).last.flatMap({ Int($0.1) })
-        {
-            return port
-        }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw CrashTestError.didNotStart(tail(log))
-}
-
-private func tail(_ path: String) -> String {
-    String(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").suffix(3000))
-}
-
 /// Every pair sent to the child, by cache key.
 private final class SentPairs: Sendable {
     let pairs = Mutex<[CacheKey: (query: String, document: String)]>([:])
-}
-
-enum CrashTestError: Error {
-    case didNotStart(String)
 }

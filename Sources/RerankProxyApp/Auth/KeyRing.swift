@@ -21,9 +21,17 @@ final class KeyRing: Sendable {
         let namespace: String?
     }
 
+    /// A key's rate limit: bucket size and refill rate.
+    private struct Limit: Sendable, Equatable {
+        let capacity: Int
+        let perSecond: Double
+    }
+
     private struct Entry: Sendable {
         let digest: [UInt8]
         let client: Client
+        /// What its bucket was made from (`nil`: unlimited), so a reload can tell whether the bucket may stay.
+        let limit: Limit?
     }
 
     private let entries: [Entry]
@@ -38,16 +46,21 @@ final class KeyRing: Sendable {
     private let time: TimeSource
     let isEnabled: Bool
 
-    init(configuration: AuthConfig, time: TimeSource = .continuous) {
+    /// - Parameter previous: the ring a policy reload replaces; a key with the same name, secret and limit keeps its
+    ///   bucket (tokens spent stay spent), any other starts full.
+    init(configuration: AuthConfig, time: TimeSource = .continuous, carryingOver previous: KeyRing? = nil) {
         let now = time.now
         entries = configuration.keys.enumerated().map { index, key in
             Entry(
                 digest: Self.digest(key.key),
-                client: Client(index: index, name: key.name, models: key.models.map(Set.init), namespace: key.isolateCache ? key.name : nil)
+                client: Client(index: index, name: key.name, models: key.models.map(Set.init), namespace: key.isolateCache ? key.name : nil),
+                limit: key.rate.map { Limit(capacity: key.bucketSize, perSecond: $0.perSecond) }
             )
         }
-        buckets = configuration.keys.map { key in
-            key.rate.map { Bucket(TokenBucket(capacity: key.bucketSize, perSecond: $0.perSecond, now: now)) }
+        buckets = entries.map { entry in
+            guard let limit = entry.limit else { return nil }
+            let kept = previous?.entries.firstIndex { $0.client.name == entry.client.name && $0.digest == entry.digest && $0.limit == limit }
+            return kept.flatMap { previous?.buckets[$0] } ?? Bucket(TokenBucket(capacity: limit.capacity, perSecond: limit.perSecond, now: now))
         }
         adminDigests = configuration.adminKeys.map(Self.digest)
         isEnabled = configuration.isEnabled
@@ -55,6 +68,9 @@ final class KeyRing: Sendable {
     }
 
     var names: [String] { entries.map(\.client.name) }
+
+    /// Whether `auth.admin_keys` lists any key.
+    var hasAdminKeys: Bool { !adminDigests.isEmpty }
 
     /// Who an admin key is when it calls the rerank endpoints: every model, no limit, the shared cache.
     static let admin = Client(index: -1, name: "admin", models: nil, namespace: nil)

@@ -2,8 +2,8 @@ import Foundation
 
 /// `auth:`: API keys with rate limits, admin keys, and whether the status endpoints need an admin key.
 /// Off (every request allowed) while `keys` and `admin_keys` are both empty.
-public struct AuthConfig: Decodable, Sendable {
-    public struct Key: Decodable, Sendable {
+public struct AuthConfig: Decodable, Sendable, Equatable {
+    public struct Key: Decodable, Sendable, Equatable {
         public var name: String
         /// The secret; read from the environment (`${SEARCH_APP_KEY}`) in practice. Never logged or echoed.
         public var key: String

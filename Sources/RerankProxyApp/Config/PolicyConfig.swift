@@ -83,7 +83,7 @@ public struct PolicyConfig: Decodable, Sendable {
     }
 }
 
-public struct ServerConfig: Decodable, Sendable {
+public struct ServerConfig: Decodable, Sendable, Equatable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var maxBodyBytes = 8_388_608
@@ -143,10 +143,10 @@ public struct ServerConfig: Decodable, Sendable {
     }
 }
 
-public struct CacheConfig: Decodable, Sendable {
+public struct CacheConfig: Decodable, Sendable, Equatable {
     public enum Store: String, Decodable, Sendable { case sqlite, redis, none }
 
-    public struct SQLite: Decodable, Sendable {
+    public struct SQLite: Decodable, Sendable, Equatable {
         public var path = "data/scores.sqlite"
         public var maxEntries = 50_000_000
         /// How often queued scores are committed. Longer batches touch each B-tree leaf once for many rows:
@@ -176,7 +176,7 @@ public struct CacheConfig: Decodable, Sendable {
     }
 
     /// `cache.redis`: a Redis every replica shares (hiredis; see RedisCacheStore for the key layout).
-    public struct Redis: Decodable, Sendable {
+    public struct Redis: Decodable, Sendable, Equatable {
         /// `redis://[[user]:password@]host[:port][/db]` or `unix:///path.sock[?db=N]`.
         public var url = "redis://127.0.0.1:6379/0"
         /// Every key this proxy writes starts with it.
@@ -257,7 +257,7 @@ public struct CacheConfig: Decodable, Sendable {
     }
 }
 
-public struct ModelConfig: Decodable, Sendable {
+public struct ModelConfig: Decodable, Sendable, Equatable {
     public var name: String
     /// Changes every cache key of the model: bump it when the weights behind the name change.
     public var revision = ""
@@ -339,7 +339,7 @@ public struct ModelConfig: Decodable, Sendable {
     }
 }
 
-public struct CanaryConfig: Decodable, Sendable {
+public struct CanaryConfig: Decodable, Sendable, Equatable {
     public var query: String
     public var document: String
     public var tolerance = 1e-3
@@ -367,7 +367,7 @@ public struct CanaryConfig: Decodable, Sendable {
     }
 }
 
-public struct BackendConfig: Decodable, Sendable {
+public struct BackendConfig: Decodable, Sendable, Equatable {
     public var name: String
     public var api: BackendAPI = .cohere
     public var url: String

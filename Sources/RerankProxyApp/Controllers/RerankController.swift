@@ -11,8 +11,6 @@ struct RerankController: Sendable {
     let maxBodyBytes: Int
     /// Charged with every body while its request is in flight (`server.max_buffered_body_bytes`).
     let bodyBudget: BodyBudget
-    let keyRing: KeyRing
-    let keyStats: KeyStats
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("/rerank") { request, context in try await handle(request, context, route: .rerank) }
@@ -24,8 +22,10 @@ struct RerankController: Sendable {
         let defaultDialect: Dialect = route == .v2 ? .documentsV2 : .documents
         // A query parameter no client sends by accident: per-result provenance in `meta.cache`.
         let explain = request.uri.queryParameters.get("explain").map { $0 == "true" || $0 == "1" } ?? false
+        // Models and keys as of now, for the whole request (a reload swaps them for later requests only).
+        let runtime = pipeline.runtime.current
         // Keys before the body: a refused client costs no read and no parse.
-        let client = try authenticate(request, dialect: defaultDialect)
+        let client = try authenticate(request, runtime: runtime, dialect: defaultDialect)
         if let encoding = Self.unsupportedEncoding(request.headers) {
             throw ProxyError.request(.unsupportedEncoding(encoding), defaultDialect)
         }
@@ -37,7 +37,7 @@ struct RerankController: Sendable {
         }
         do {
             return try await bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
-                try await handle(buffer, context, route: route, explain: explain, client: client, timeout: timeout)
+                try await handle(buffer, context, runtime: runtime, route: route, explain: explain, client: client, timeout: timeout)
             }
         } catch BodyBudget.Refusal.tooLarge {
             throw ProxyError.request(.bodyTooLarge(limit: maxBodyBytes), defaultDialect)
@@ -73,7 +73,9 @@ struct RerankController: Sendable {
 
     /// The API key's client when keys are configured (`nil` when auth is off).
     /// - Throws: ``ProxyError/unauthorized(_:)`` or ``ProxyError/rateLimited(retryAfter:_:)``.
-    private func authenticate(_ request: Request, dialect: Dialect) throws -> KeyRing.Client? {
+    private func authenticate(_ request: Request, runtime: Runtime, dialect: Dialect) throws -> KeyRing.Client? {
+        let keyRing = runtime.keyRing
+        let keyStats = runtime.keyStats
         guard keyRing.isEnabled else { return nil }
         let secret = KeyRing.presentedSecret(
             authorization: request.headers[.authorization], apiKey: request.headers[Self.apiKeyHeader], xAPIKey: request.headers[Self.xAPIKeyHeader]
@@ -94,7 +96,8 @@ struct RerankController: Sendable {
     static let xAPIKeyHeader = HTTPFields.Element.Name("X-API-Key")!
 
     private func handle(
-        _ buffer: ByteBuffer, _ context: AppRequestContext, route: RerankRoute, explain: Bool, client: KeyRing.Client?, timeout: Duration?
+        _ buffer: ByteBuffer, _ context: AppRequestContext, runtime: Runtime, route: RerankRoute, explain: Bool, client: KeyRing.Client?,
+        timeout: Duration?
     ) async throws -> Response {
         // One bounded pass: the document count is checked before any document is decoded, nesting depth is
         // capped, and the dialect of an error is known without parsing the body a second time.
@@ -107,14 +110,16 @@ struct RerankController: Sendable {
         case .failure(let failure): throw ProxyError.request(failure.error, failure.dialect)
         }
         if let allowed = client?.models {
-            let model = (try? pipeline.model(named: rerank.model).name) ?? rerank.model ?? ""
+            let model = (try? runtime.models.model(named: rerank.model).name) ?? rerank.model ?? ""
             guard allowed.contains(model) else {
-                keyStats.rejected(client?.name, .forbidden)
+                runtime.keyStats.rejected(client?.name, .forbidden)
                 throw ProxyError.forbidden(model: model, rerank.dialect)
             }
         }
-        let result = try await pipeline.rerank(rerank, namespace: client?.namespace, timeout: timeout, logger: context.logger)
-        if let client { keyStats.served(client.name, tally: result.tally) }
+        let result = try await pipeline.rerank(
+            rerank, models: runtime.models, namespace: client?.namespace, timeout: timeout, logger: context.logger
+        )
+        if let client { runtime.keyStats.served(client.name, tally: result.tally) }
         let bytes = ResponseRenderer.render(result, for: rerank, explain: explain)
         return Response(
             status: .ok,

@@ -12,10 +12,8 @@ struct StatusController: Sendable {
     let registry: PrometheusCollectorRegistry?
     let maxDocuments: Int
     let storeStatus: StoreStatus
-    let keyRing: KeyRing
-    let keyStats: KeyStats
-    /// `auth.protect_stats`: `/v1/stats`, `/stats` and `/metrics` need an admin key.
-    let protectStats: Bool
+    /// The policy's file, hash, generation and reload counts (`policy` in `/v1/stats`).
+    let reloadStats: ReloadStats
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/healthz") { _, _ in json(#"{"status":"ok"}"#) }
@@ -35,7 +33,7 @@ struct StatusController: Sendable {
         if let registry {
             router.get("/metrics") { request, _ in
                 try requireAdmin(request)
-                PoolStatus.publish(pipeline.modelOrder.compactMap { pipeline.models[$0] }.map(PoolStatus.init))
+                PoolStatus.publish(pipeline.runtime.current.models.all.map(PoolStatus.init))
                 return Response(
                     status: .ok,
                     headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -47,12 +45,13 @@ struct StatusController: Sendable {
 
     /// With `auth.protect_stats`, only an admin key may read the counters.
     private func requireAdmin(_ request: Request) throws {
-        guard protectStats else { return }
+        let runtime = pipeline.runtime.current
+        guard runtime.protectStats else { return }
         let secret = KeyRing.presentedSecret(
             authorization: request.headers[.authorization], apiKey: request.headers[RerankController.apiKeyHeader],
             xAPIKey: request.headers[RerankController.xAPIKeyHeader]
         )
-        guard let secret, keyRing.isAdmin(secret) else { throw ProxyError.unauthorized(.documents) }
+        guard let secret, runtime.keyRing.isAdmin(secret) else { throw ProxyError.unauthorized(.documents) }
     }
 
     private func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
@@ -63,7 +62,7 @@ struct StatusController: Sendable {
 
     /// 200 while every model has a healthy backend, else 503 naming the models that have none; see ``Readiness``.
     private func readiness() -> Response {
-        let models = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map { model in
+        let models = pipeline.runtime.current.models.all.map { model in
             Readiness.Model(name: model.name, backends: model.pool.backends.count, healthyBackends: model.pool.healthyBackends.count)
         }
         let readiness = Readiness(models: models, store: storeStatus.name, storeHealth: storeStatus.report)
@@ -81,7 +80,7 @@ struct StatusController: Sendable {
         let created = Int(stats.started.timeIntervalSince1970)
         var w = JSONWriter()
         w.raw("{\"object\":\"list\",\"data\":[")
-        for (i, name) in pipeline.modelOrder.enumerated() {
+        for (i, name) in pipeline.runtime.current.models.all.map(\.name).enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
             w.raw("{\"id\":")
             w.string(name)
@@ -94,28 +93,28 @@ struct StatusController: Sendable {
     }
 
     private func info() -> Response {
+        let defaultModel = pipeline.runtime.current.models.defaultModel
         var w = JSONWriter()
         w.raw("{\"model_id\":")
-        w.string(pipeline.defaultModel)
+        w.string(defaultModel)
         w.raw(",\"model_sha\":null,\"model_dtype\":\"float32\",\"model_type\":{\"reranker\":{\"id2label\":{\"0\":\"LABEL_0\"},\"label2id\":{\"LABEL_0\":0}}}")
         w.raw(",\"max_concurrent_requests\":512,\"max_input_length\":8192,\"max_batch_tokens\":16384,\"max_batch_requests\":null")
         w.raw(",\"max_client_batch_size\":")
         w.int(maxDocuments)
         w.raw(",\"auto_truncate\":true,\"tokenization_workers\":1,\"version\":\"rerank-proxy\",\"served_model_name\":")
-        w.string(pipeline.defaultModel)
+        w.string(defaultModel)
         w.byte(UInt8(ascii: "}"))
         return json(w.bytes)
     }
 
     private func statsResponse() -> Response {
-        let pools = pipeline.modelOrder.compactMap { pipeline.models[$0] }.map(PoolStatus.init)
-        return json(
-            encoded(
-                StatsReport(
-                    snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount,
-                    pools: pools, keys: keyRing.isEnabled ? keyStats.snapshot : nil
-                )
-            )
+        let runtime = pipeline.runtime.current
+        let pools = runtime.models.all.map(PoolStatus.init)
+        var report = StatsReport(
+            snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount,
+            pools: pools, keys: runtime.keyRing.isEnabled ? runtime.keyStats.snapshot : nil
         )
+        report.policy = reloadStats.report(runtime, drainingPools: pipeline.runtime.drainingPools)
+        return json(encoded(report))
     }
 }

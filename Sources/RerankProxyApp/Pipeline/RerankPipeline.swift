@@ -14,60 +14,61 @@ import RerankCore
 /// request's: a client that disconnects does not cancel the backend call that other requests may be waiting
 /// on, and its scores are still cached.
 final class RerankPipeline: Sendable {
-    let models: [String: ModelRuntime]
-    let defaultModel: String
-    let modelOrder: [String]
+    /// The models and keys, swapped whole by a policy reload; the cache and coalescer below outlive every reload.
+    let runtime: RuntimeHolder
     let cache: TieredCache
     let coalescer = Coalescer<CacheKey, Double>()
     let stats: ProxyStats
     /// Leases shared with the other replicas (Redis), so a pair is scored once across all of them; `nil` alone.
     let leases: (any PairLeases)?
 
-    init(models: [ModelRuntime], cache: TieredCache, stats: ProxyStats, leases: (any PairLeases)? = nil) {
-        precondition(!models.isEmpty, "validated config has a model")
-        self.models = Dictionary(uniqueKeysWithValues: models.map { ($0.name, $0) })
-        self.modelOrder = models.map(\.name)
-        self.defaultModel = models[0].name
+    init(runtime: RuntimeHolder, cache: TieredCache, stats: ProxyStats, leases: (any PairLeases)? = nil) {
+        self.runtime = runtime
         self.cache = cache
         self.stats = stats
         self.leases = leases
     }
 
-    /// Resolves the request's model, or the default when it names none (or names it empty).
-    func model(named name: String?) throws(RequestError) -> ModelRuntime {
-        let name = name.flatMap { $0.isEmpty ? nil : $0 } ?? defaultModel
-        guard let model = models[name] else { throw .unknownModel(name) }
-        return model
+    /// A pipeline serving `models` with auth off.
+    convenience init(models: [ModelRuntime], cache: TieredCache, stats: ProxyStats, leases: (any PairLeases)? = nil) {
+        self.init(runtime: RuntimeHolder(Runtime(models: models)), cache: cache, stats: stats, leases: leases)
     }
 
     /// Scores every document of `request`, from cache where possible.
     /// - Throws: ``ProxyError`` for an unknown model, a setting the model's backends cannot honour, a
     ///   document a backend refused (4xx), or when no backend could score the misses (5xx).
-    /// - Parameter namespace: the tenant's name when its API key isolates its cache; part of every key and flight.
+    /// - Parameters:
+    ///   - models: the request's snapshot of the models (``Runtime/models``, read once); the current ones when `nil`.
+    ///   - namespace: the tenant's name when its API key isolates its cache; part of every key and flight.
     ///
     /// With a client `timeout` (`X-Request-Timeout`), the request answers 504 when it passes; chunks of its
     /// misses not yet sent are not sent, while calls already sent complete and are cached for the others.
-    func rerank(_ request: RerankRequest, namespace: String? = nil, timeout: Duration? = nil, logger: Logger) async throws(ProxyError) -> RerankResult {
-        guard let timeout else { return try await rerank(request, namespace: namespace, sendBy: nil, logger: logger) }
+    func rerank(
+        _ request: RerankRequest, models: ModelTable? = nil, namespace: String? = nil, timeout: Duration? = nil, logger: Logger
+    ) async throws(ProxyError) -> RerankResult {
+        let models = models ?? runtime.current.models
+        guard let timeout else { return try await rerank(request, models: models, namespace: namespace, sendBy: nil, logger: logger) }
         // One absolute deadline for every backend round of this request (a re-claimed key or an orphan scored
         // later gets what is left of it, not a fresh window).
         let sendBy = ContinuousClock.now + timeout
         let answer = await Deadline.race(sleep: { try await Task.sleep(for: timeout) }) { () -> Result<RerankResult, ProxyError> in
             do throws(ProxyError) {
-                return .success(try await self.rerank(request, namespace: namespace, sendBy: sendBy, logger: logger))
+                return .success(try await self.rerank(request, models: models, namespace: namespace, sendBy: sendBy, logger: logger))
             } catch {
                 return .failure(error)
             }
         }
-        guard let answer else { throw .backend(.clientDeadline(model: request.model ?? defaultModel), request.dialect) }
+        guard let answer else { throw .backend(.clientDeadline(model: request.model ?? models.defaultModel), request.dialect) }
         return try answer.get()
     }
 
-    private func rerank(_ request: RerankRequest, namespace: String?, sendBy: ContinuousClock.Instant?, logger: Logger) async throws(ProxyError) -> RerankResult {
+    private func rerank(
+        _ request: RerankRequest, models: ModelTable, namespace: String?, sendBy: ContinuousClock.Instant?, logger: Logger
+    ) async throws(ProxyError) -> RerankResult {
         let model: ModelRuntime
         let settings: ScoreSettings
         do {
-            model = try self.model(named: request.model)
+            model = try models.model(named: request.model)
             settings = try model.api.honoured(request.settings, maxTokensPerDoc: request.maxTokensPerDoc)
         } catch {
             throw .request(error, request.dialect)

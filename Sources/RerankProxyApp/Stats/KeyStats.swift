@@ -24,14 +24,27 @@ final class KeyStats: Sendable {
 
     enum Rejection { case unauthorized, forbidden, rateLimited }
 
+    private struct State {
+        /// The configured key names and `unknown`, in order; `/v1/stats` lists these.
+        var names: [String] = []
+        /// Every name ever registered (a reload may remove a key while its last requests finish).
+        var counters: [String: Counters] = [:]
+        var metrics: [String: Metrics] = [:]
+    }
+
     /// Protected by its own lock; metrics are emitted after it is released.
-    private let counters: Mutex<[String: Counters]>
-    private let metrics: [String: Metrics]
+    private let state = Mutex(State())
 
     init(names: [String]) {
+        register(names: names)
+    }
+
+    /// Makes `names` (and `unknown`) the keys `/v1/stats` lists, creating the counters and metric objects of new
+    /// ones; a policy reload calls it, and keys that stay keep their counts.
+    func register(names: [String]) {
         let all = names + ["unknown"]
-        counters = Mutex(Dictionary(uniqueKeysWithValues: all.map { ($0, Counters()) }))
-        metrics = Dictionary(uniqueKeysWithValues: all.map { name in
+        let known = state.withLock { Set($0.metrics.keys) }
+        let created = all.filter { !known.contains($0) }.map { name in
             let key = [("key", name)]
             return (name, Metrics(
                 requests: Counter(label: "rerank_key_requests_total", dimensions: key),
@@ -41,19 +54,25 @@ final class KeyStats: Sendable {
                 forbidden: Counter(label: "rerank_key_rejected_total", dimensions: key + [("reason", "forbidden")]),
                 limited: Counter(label: "rerank_key_rejected_total", dimensions: key + [("reason", "rate_limited")])
             ))
-        })
+        }
+        state.withLock { state in
+            state.names = all
+            state.metrics.merge(created) { a, _ in a }
+            for name in all where state.counters[name] == nil { state.counters[name] = Counters() }
+        }
     }
 
     /// A request the key made and what its unique pairs did.
     func served(_ name: String, tally: RequestTally) {
         let pairs = tally.memoryHits + tally.storeHits + tally.coalesced + tally.forwarded + tally.failed
         let hits = tally.memoryHits + tally.storeHits
-        counters.withLock { table in
-            table[name]?.requests += 1
-            table[name]?.pairs += pairs
-            table[name]?.hits += hits
+        let metrics = state.withLock { state in
+            state.counters[name]?.requests += 1
+            state.counters[name]?.pairs += pairs
+            state.counters[name]?.hits += hits
+            return state.metrics[name]
         }
-        guard let m = metrics[name] else { return }
+        guard let m = metrics else { return }
         m.requests.increment()
         m.pairs.increment(by: pairs)
         if hits > 0 { m.hits.increment(by: hits) }
@@ -62,8 +81,11 @@ final class KeyStats: Sendable {
     /// A request refused for the key (`nil`: no valid key was presented).
     func rejected(_ name: String?, _ why: Rejection) {
         let name = name ?? "unknown"
-        counters.withLock { $0[name]?.rejected += 1 }
-        guard let m = metrics[name] else { return }
+        let metrics = state.withLock { state in
+            state.counters[name]?.rejected += 1
+            return state.metrics[name]
+        }
+        guard let m = metrics else { return }
         switch why {
         case .unauthorized: m.unauthorized.increment()
         case .forbidden: m.forbidden.increment()
@@ -71,5 +93,8 @@ final class KeyStats: Sendable {
         }
     }
 
-    var snapshot: [String: Counters] { counters.withLock { $0 } }
+    /// The counters of the configured keys and `unknown`.
+    var snapshot: [String: Counters] {
+        state.withLock { state in Dictionary(uniqueKeysWithValues: state.names.map { ($0, state.counters[$0] ?? Counters()) }) }
+    }
 }

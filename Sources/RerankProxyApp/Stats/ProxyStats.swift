@@ -76,20 +76,28 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
 
     private let counters = Mutex(Counters())
     private let metrics: RequestMetrics
-    private let backendMetrics: [String: BackendMetrics]
-    /// `rerank_shed_requests_total{model}`, created once per model.
-    private let shedMetrics: [String: Counter]
+    /// Per backend, created once (at start, or when a reload adds the backend). Protected by its own lock.
+    private let backendMetrics: Mutex<[String: BackendMetrics]>
+    /// `rerank_shed_requests_total{model}`, created once per model. Protected by its own lock.
+    private let shedMetrics: Mutex<[String: Counter]>
     let started = Date()
 
     /// - Parameter backends: (model, backend name) of every configured backend, in policy order.
     init(storeName: String, backends: [(model: String, backend: String)]) {
         metrics = RequestMetrics(storeName: storeName)
-        var byName: [String: BackendMetrics] = [:]
-        var initial = Counters()
-        for (model, backend) in backends {
-            let key = Self.key(model: model, backend: backend)
+        backendMetrics = Mutex([:])
+        shedMetrics = Mutex([:])
+        register(backends: backends)
+    }
+
+    /// Makes `backends` the ones `/v1/stats` lists, in this order, creating the counters and metric objects of any
+    /// not seen before (a reload added them); counts of backends that stay are kept.
+    func register(backends: [(model: String, backend: String)]) {
+        let known = backendMetrics.withLock { Set($0.keys) }
+        var created: [String: BackendMetrics] = [:]
+        for (model, backend) in backends where !known.contains(Self.key(model: model, backend: backend)) {
             let dimensions = [("model", model), ("backend", backend)]
-            byName[key] = BackendMetrics(
+            created[Self.key(model: model, backend: backend)] = BackendMetrics(
                 pairs: Counter(label: "rerank_backend_pairs_total", dimensions: dimensions),
                 errors: Counter(label: "rerank_backend_errors_total", dimensions: dimensions),
                 duration: Metrics.Timer(label: "rerank_backend_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds),
@@ -97,12 +105,17 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
                 retries: Counter(label: "rerank_backend_retries_total", dimensions: dimensions),
                 batchedRequests: Counter(label: "rerank_backend_batched_requests_total", dimensions: dimensions)
             )
-            initial.backends[key] = BackendCounters(model: model)
-            initial.backendOrder.append(key)
         }
-        backendMetrics = byName
-        shedMetrics = Dictionary(Set(backends.map(\.model)).map { ($0, Counter(label: "rerank_shed_requests_total", dimensions: [("model", $0)])) }) { a, _ in a }
-        counters.withLock { $0 = initial }
+        let models = Set(backends.map(\.model)).subtracting(shedMetrics.withLock { Set($0.keys) })
+        let shed = models.map { ($0, Counter(label: "rerank_shed_requests_total", dimensions: [("model", $0)])) }
+        backendMetrics.withLock { $0.merge(created) { a, _ in a } }
+        shedMetrics.withLock { $0.merge(shed) { a, _ in a } }
+        counters.withLock { c in
+            c.backendOrder = backends.map { Self.key(model: $0.model, backend: $0.backend) }
+            for (model, backend) in backends where c.backends[Self.key(model: model, backend: backend)] == nil {
+                c.backends[Self.key(model: model, backend: backend)] = BackendCounters(model: model)
+            }
+        }
     }
 
     private static func key(model: String, backend: String) -> String { model + "\u{0}" + backend }
@@ -144,7 +157,7 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
             if retry { c.backends[key]?.retries += 1 }
             _ = c.backends[key]?.latencyMicros.record(micros)
         }
-        if let m = backendMetrics[key] {
+        if let m = backendMetrics.withLock({ $0[key] }) {
             m.pairs.increment(by: pairs)
             m.calls.increment()
             if retry { m.retries.increment() }
@@ -155,7 +168,7 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
 
     func shed(model: String, pairs: Int) {
         counters.withLock { $0.shed[model, default: 0] += 1 }
-        shedMetrics[model]?.increment()
+        shedMetrics.withLock { $0[model] }?.increment()
     }
 
     func cacheStoreErrors(tier: String, count: Int) {

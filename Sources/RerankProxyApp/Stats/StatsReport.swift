@@ -65,6 +65,8 @@ struct StatsReport: Encodable {
     var keys: [String: KeyStats.Counters]?
     var models: [Model]
     var uptime_seconds: Double
+    /// The policy in use: its file, hash, generation and reload counts (set by the status controller).
+    var policy: ReloadStats.Report?
 
     init(
         snapshot s: ProxyStats.Snapshot, cache: TieredCache, storeHealth: StoreStatus.Report, inFlight: Int,
