@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+import Metrics
 import NIOCore
+import Prometheus
 import Testing
 
 @testable import RerankBackends
@@ -137,5 +139,32 @@ import Testing
         }
         killSwitch.finish()
         _ = try? await bServer.value
+    }
+
+    @Test func metricsCarryThePoolGaugesAndCallCounters() async throws {
+        let fake = FakeRerankBackend()
+        try await fake.run { url in
+            let registry = PrometheusCollectorRegistry()
+            let policy = vllmPolicy([url], window: DurationValue(.milliseconds(2), text: "2ms"))
+            let app = try withMetricsFactory(PrometheusMetricsFactory(registry: registry)) {
+                try buildApplication(policy: policy, options: .init(logger: quietLogger, registry: registry))
+            }
+            try await app.test(.live) { client in
+                let proxy = ProxyClient(base: "http://127.0.0.1:\(client.port!)")
+                let docs = documents(3)
+                expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs]), query: "q", documents: docs)
+                let metrics = String(decoding: try await proxy.get("/metrics").body, as: UTF8.self)
+                for line in [
+                    #"rerank_backend_calls_total{model="test-model",backend="gpu-0"} 1"#,
+                    #"rerank_backend_batched_requests_total{model="test-model",backend="gpu-0"} 1"#,
+                    #"rerank_backend_healthy{model="test-model",backend="gpu-0"} 1"#,
+                    #"rerank_backend_in_flight{model="test-model",backend="gpu-0"} 0"#,
+                    #"rerank_backend_queue_depth{model="test-model",backend="gpu-0"} 0"#,
+                    #"rerank_model_queued_pairs{model="test-model"} 0"#,
+                ] {
+                    #expect(metrics.contains(line), "\(line) missing from /metrics")
+                }
+            }
+        }
     }
 }

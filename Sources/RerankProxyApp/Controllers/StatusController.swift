@@ -33,7 +33,7 @@ struct StatusController: Sendable {
         if let registry {
             router.get("/metrics") { request, _ in
                 try requireAdmin(request)
-                PoolStatus.publish(pipeline.runtime.current.models.all.map(PoolStatus.init))
+                PoolStatus.publish(pipeline.runtime.current.models.all.map(PoolStatus.init), to: registry)
                 return Response(
                     status: .ok,
                     headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -1,4 +1,4 @@
-import Metrics
+import Prometheus
 
 /// What a model's backend pool is doing now, for `/v1/stats` and the gauges of `/metrics`.
 struct PoolStatus {
@@ -27,17 +27,17 @@ struct PoolStatus {
         backends = pool.backends.map(\.name)
     }
 
-    /// Sets the pool gauges (read at scrape time, so they are current whenever `/metrics` is read):
+    /// Sets the pool gauges in the registry `/metrics` serves, just before it is read, so they are current:
     /// `rerank_backend_in_flight`, `rerank_backend_queue_depth`, `rerank_backend_healthy` per backend and
     /// `rerank_model_queued_pairs` per model.
-    static func publish(_ pools: [PoolStatus]) {
+    static func publish(_ pools: [PoolStatus], to registry: PrometheusCollectorRegistry) {
         for pool in pools {
-            Gauge(label: "rerank_model_queued_pairs", dimensions: [("model", pool.model)]).record(pool.queued)
+            registry.makeGauge(name: "rerank_model_queued_pairs", labels: [("model", pool.model)]).set(Int64(pool.queued))
             for backend in pool.backends {
-                let dimensions = [("model", pool.model), ("backend", backend)]
-                Gauge(label: "rerank_backend_in_flight", dimensions: dimensions).record(pool.inFlight[backend] ?? 0)
-                Gauge(label: "rerank_backend_queue_depth", dimensions: dimensions).record(pool.waiting[backend] ?? 0)
-                Gauge(label: "rerank_backend_healthy", dimensions: dimensions).record(pool.healthy.contains(backend) ? 1 : 0)
+                let labels = [("model", pool.model), ("backend", backend)]
+                registry.makeGauge(name: "rerank_backend_in_flight", labels: labels).set(Int64(pool.inFlight[backend] ?? 0))
+                registry.makeGauge(name: "rerank_backend_queue_depth", labels: labels).set(Int64(pool.waiting[backend] ?? 0))
+                registry.makeGauge(name: "rerank_backend_healthy", labels: labels).set(Int64(pool.healthy.contains(backend) ? 1 : 0))
             }
         }
     }
