@@ -24,10 +24,39 @@ public protocol BackendClient: Sendable {
     /// The longest one call may take, response body included (the pool also bounds each chunk as a whole).
     var timeout: Duration { get }
     func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply
+    /// Whether one call can carry pairs of different queries (vLLM's `/score` with `text_1` and `text_2` lists),
+    /// so the pool may pack misses of different requests into it. Default: `false`.
+    var scoresMixedQueries: Bool { get }
+    /// Scores `documents[i]` against `queries[i]` (equal lengths) in one call when ``scoresMixedQueries``; the
+    /// reply has one score per pair, in the order given. The default makes one ``score(query:documents:settings:logger:)``
+    /// call per run of equal queries, so it is only right for clients that never see mixed queries.
+    func score(queries: [String], documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply
 }
 
 extension BackendClient {
     public var timeout: Duration { .seconds(30) }
+
+    public var scoresMixedQueries: Bool { false }
+
+    public func score(queries: [String], documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
+        try await scoreEachQuery(queries: queries, documents: documents, settings: settings, logger: logger)
+    }
+
+    /// One ``score(query:documents:settings:logger:)`` call per run of equal queries, replies joined in order.
+    public func scoreEachQuery(queries: [String], documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
+        precondition(queries.count == documents.count, "one query per document")
+        var reply = BackendReply(scores: [], tokens: 0)
+        var start = 0
+        while start < documents.count {
+            var end = start + 1
+            while end < documents.count, queries[end] == queries[start] { end += 1 }
+            let part = try await score(query: queries[start], documents: Array(documents[start..<end]), settings: settings, logger: logger)
+            reply.scores += part.scores
+            reply.tokens += part.tokens
+            start = end
+        }
+        return reply
+    }
 }
 
 /// Why a backend call failed. Every case names the backend.

@@ -99,17 +99,20 @@ extension BackendPool {
 
     /// Runs one chunk at `priority`: a background chunk first waits for the lane; interactive ones are counted.
     func scoreChunk(_ documents: [String], _ job: Job, priority: Priority) async -> Result<BackendReply, BackendError> {
-        guard priority == .background else {
-            state.withLock { $0.lane.interactiveStarted() }
-            defer { resume(state.withLock { $0.lane.interactiveFinished() }) }
-            return await scoreChunk(documents, job)
-        }
+        guard priority == .background else { return await countedInteractive { await scoreChunk(documents, job) } }
         guard await enterBackgroundLane() else { return .failure(.localQueueTimeout(backend: model)) }
         defer { resume(state.withLock { $0.lane.backgroundFinished() }) }
         // Time spent waiting for the lane is not the backend's: the chunk's deadline starts when it may go.
         var job = job
         job.deadline = time.now + configuration.chunkTimeout
         return await scoreChunk(documents, job)
+    }
+
+    /// Runs an interactive call (a request's own chunk or a shared batch), counted so background calls leave it room.
+    func countedInteractive<T>(_ call: () async -> T) async -> T {
+        state.withLock { $0.lane.interactiveStarted() }
+        defer { resume(state.withLock { $0.lane.interactiveFinished() }) }
+        return await call()
     }
 
     /// Waits for the background lane; `false` when the task was cancelled first.

@@ -71,9 +71,14 @@ extension BackendPool {
     /// Scores one range; when the backend refuses it as bad input, splits it to isolate the refused documents.
     func scoreRange(_ range: Range<Int>, _ job: Job) async -> [Piece] {
         let result = await scoreChunk(Array(job.documents[range]), job, priority: job.priority)
-        guard case .failure(let error) = result, error.isRefusal, range.count > 1, job.budget.take(2) else {
-            return [Piece(range: range, result: result)]
-        }
+        guard case .failure(let error) = result, error.isRefusal else { return [Piece(range: range, result: result)] }
+        return await splitRefused(range, job, error: error)
+    }
+
+    /// A range the backend refused: its halves are scored apart (within the job's bisect budget), so only the
+    /// refused documents fail.
+    func splitRefused(_ range: Range<Int>, _ job: Job, error: BackendError) async -> [Piece] {
+        guard range.count > 1, job.budget.take(2) else { return [Piece(range: range, result: .failure(error))] }
         let middle = range.lowerBound + range.count / 2
         async let left = scoreRange(range.lowerBound..<middle, job)
         async let right = scoreRange(middle..<range.upperBound, job)
@@ -81,69 +86,99 @@ extension BackendPool {
     }
 
     /// Tries the chunk on the backend ``StateMachine/pick(now:pairs:excluding:)`` chooses, then on the next
-    /// untried one, until one answers, a non-retryable error, or the chunk's deadline.
+    /// untried one, until one answers, a non-retryable error, the chunk's deadline, or `retries` other backends.
     func scoreChunk(_ documents: [String], _ job: Job) async -> Result<BackendReply, BackendError> {
+        await scoreCall(pairs: documents.count, sendBy: job.sendBy, deadline: job.deadline, logger: job.logger) { backend in
+            do throws(BackendError) {
+                let reply = try await backend.score(query: job.query, documents: documents, settings: job.settings, logger: job.logger)
+                return .success(Sent(reply: try Self.validated(reply, count: documents.count, backend: backend.name), pairs: documents.count, requests: 1))
+            } catch {
+                return .failure(error)
+            }
+        }
+        .map(\.reply)
+    }
+
+    /// What one sent call answered: the validated reply, the shared-call entries it carried (empty for a request's
+    /// own chunk), the pairs and how many client requests they came from.
+    struct Sent: Sendable {
+        var reply: BackendReply
+        var entries: [BatchEntry] = []
+        var pairs: Int
+        var requests: Int
+    }
+
+    /// One backend call with failover: the picked backend, then the next untried one, until one answers, a
+    /// non-retryable error, `deadline`, or ``Configuration/retries`` other backends have been tried.
+    func scoreCall(
+        pairs: Int, sendBy: Duration?, deadline: Duration, logger: Logger,
+        send: @escaping @Sendable (any BackendClient) async -> Result<Sent, BackendError>
+    ) async -> Result<Sent, BackendError> {
         var tried: Set<Int> = []
         var lastError: BackendError?
-        let pairs = documents.count
         while true {
             let start = time.now
-            if let sendBy = job.sendBy, start >= sendBy { return .failure(lastError ?? .clientDeadline(model: model)) }
-            guard start < job.deadline, let index = state.withLock({ $0.pick(now: start, pairs: pairs, excluding: tried) }) else { break }
+            if let sendBy, start >= sendBy { return .failure(lastError ?? .clientDeadline(model: model)) }
+            if let retries = configuration.retries, tried.count > retries { break }
+            guard start < deadline, let index = state.withLock({ $0.pick(now: start, pairs: pairs, excluding: tried) }) else { break }
+            let retry = !tried.isEmpty
             tried.insert(index)
             let backend = backends[index]
-            let result = await attempt(index, documents, job, deadline: min(job.deadline, start + backend.timeout))
+            let result = await attempt(index, sendBy: sendBy, deadline: min(deadline, start + backend.timeout), send: send)
             state.withLock { $0.finished(index, pairs: pairs) }
             let duration = time.now - start
             switch result {
-            case .success(let reply):
-                observer?.backendCall(model: model, backend: backend.name, pairs: documents.count, duration: duration, error: nil)
+            case .success(let sent):
+                observer?.backendCall(
+                    model: model, backend: backend.name, pairs: sent.pairs, duration: duration, error: nil, requests: sent.requests, retry: retry
+                )
                 let event = state.withLock { $0.succeeded(index) }
-                if event != .none { job.logger.info("backend recovered", metadata: ["rerank.backend": "\(backend.name)", "rerank.model": "\(model)"]) }
-                return .success(reply)
+                if event != .none { logger.info("backend recovered", metadata: ["rerank.backend": "\(backend.name)", "rerank.model": "\(model)"]) }
+                return .success(sent)
             case .failure(let error):
                 lastError = error
                 switch error {
                 case .localQueueTimeout, .clientDeadline: return .failure(error)
                 default: break
                 }   // our own congestion, not the backend's fault
-                observer?.backendCall(model: model, backend: backend.name, pairs: documents.count, duration: duration, error: error)
+                observer?.backendCall(model: model, backend: backend.name, pairs: pairs, duration: duration, error: error, requests: 1, retry: retry)
                 guard error.isRetryable else { return .failure(error) }
                 let event = state.withLock { $0.failed(index, now: time.now) }
                 if case .ejected = event {
-                    job.logger.warning("backend ejected", metadata: ["rerank.backend": "\(backend.name)", "rerank.model": "\(model)", "error.type": "\(error)"])
+                    logger.warning("backend ejected", metadata: ["rerank.backend": "\(backend.name)", "rerank.model": "\(model)", "error.type": "\(error)"])
                 } else {
-                    job.logger.debug("backend call failed; trying the next", metadata: ["rerank.backend": "\(backend.name)", "error.type": "\(error)"])
+                    logger.debug("backend call failed; trying the next", metadata: ["rerank.backend": "\(backend.name)", "error.type": "\(error)"])
                 }
             }
         }
         return .failure(lastError ?? .timeout(backend: model))
     }
 
-    /// One call to one backend under `deadline`: waits for a local slot, calls, checks the reply's shape.
-    func attempt(_ index: Int, _ documents: [String], _ job: Job, deadline: Duration) async -> Result<BackendReply, BackendError> {
+    /// The reply checked to hold one finite score per pair sent.
+    static func validated(_ reply: BackendReply, count: Int, backend: String) throws(BackendError) -> BackendReply {
+        guard reply.scores.count == count else {
+            throw .invalidResponse(backend: backend, reason: "expected \(count) scores, got \(reply.scores.count)")
+        }
+        guard reply.scores.allSatisfy(\.isFinite) else { throw .invalidResponse(backend: backend, reason: "a score is not a finite number") }
+        return reply
+    }
+
+    /// One call to one backend under `deadline`: waits for a local slot, then lets `send` build and send the call.
+    func attempt(
+        _ index: Int, sendBy: Duration?, deadline: Duration, send: @escaping @Sendable (any BackendClient) async -> Result<Sent, BackendError>
+    ) async -> Result<Sent, BackendError> {
         let backend = backends[index]
         let gate = gates[index]
         let admitted = Flag()
         let time = self.time
-        let result = await Deadline.race(sleep: { try await time.sleep(until: deadline) }) { () -> Result<BackendReply, BackendError> in
+        let model = self.model
+        let result = await Deadline.race(sleep: { try await time.sleep(until: deadline) }) { () -> Result<Sent, BackendError> in
             do { try await gate.acquire() } catch { return .failure(.localQueueTimeout(backend: backend.name)) }
             defer { gate.release() }
             // The client gave up while this chunk waited for a slot: do not send it.
-            if let sendBy = job.sendBy, time.now >= sendBy { return .failure(.clientDeadline(model: self.model)) }
+            if let sendBy, time.now >= sendBy { return .failure(.clientDeadline(model: model)) }
             admitted.set()
-            do throws(BackendError) {
-                let reply = try await backend.score(query: job.query, documents: documents, settings: job.settings, logger: job.logger)
-                guard reply.scores.count == documents.count else {
-                    return .failure(.invalidResponse(backend: backend.name, reason: "expected \(documents.count) scores, got \(reply.scores.count)"))
-                }
-                guard reply.scores.allSatisfy(\.isFinite) else {
-                    return .failure(.invalidResponse(backend: backend.name, reason: "a score is not a finite number"))
-                }
-                return .success(reply)
-            } catch {
-                return .failure(error)
-            }
+            return await send(backend)
         }
         return result ?? .failure(admitted.isSet ? .timeout(backend: backend.name) : .localQueueTimeout(backend: backend.name))
     }

@@ -7,10 +7,17 @@ public protocol BackendPoolObserver: Sendable {
     func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?)
     /// A call of `pairs` was refused at once because the model's queue was full (`max_queue`).
     func shed(model: String, pairs: Int)
+    /// Like ``backendCall(model:backend:pairs:duration:error:)``, with how many client requests shared the call
+    /// (`batch_window`) and whether it retried a call that failed on another backend. Default: forwards to that one.
+    func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?, requests: Int, retry: Bool)
 }
 
 extension BackendPoolObserver {
     public func shed(model: String, pairs: Int) {}
+
+    public func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?, requests: Int, retry: Bool) {
+        backendCall(model: model, backend: backend, pairs: pairs, duration: duration, error: error)
+    }
 }
 
 /// The backends serving one model: splits a batch of pairs into chunks of at most `maxBatch`, sends the
@@ -70,13 +77,19 @@ public final class BackendPool: Sendable {
         public var canary: Canary?
         /// The most of the pool's concurrency that ``Priority/background`` calls may hold (policy `jobs.max_share`).
         public var backgroundShare = 0.5
+        /// How long misses of different requests may wait to share a call (see ``BatchAssembler``); zero: no batching.
+        public var batchWindow: Duration
+        /// Other backends tried for a failed call; `nil`: every healthy one (within the chunk's deadline).
+        public var retries: Int?
 
         public init(
             maxBatch: Int = 64, ejectAfter: Int = 3, ejectFor: Duration = .seconds(10), chunkTimeout: Duration = .seconds(30),
             maxConcurrency: Int = 64, bisectBudget: Int = 32, backends: [BackendLimits] = [], maxQueue: Int? = nil,
-            backgroundShare: Double = 0.5, canary: Canary? = nil
+            backgroundShare: Double = 0.5, canary: Canary? = nil, batchWindow: Duration = .zero, retries: Int? = nil
         ) {
             self.backgroundShare = backgroundShare
+            self.batchWindow = max(.zero, batchWindow)
+            self.retries = retries.map { max(0, $0) }
             self.canary = canary
             self.backends = backends
             self.maxQueue = maxQueue.map { max(0, $0) }
@@ -115,6 +128,8 @@ public final class BackendPool: Sendable {
     /// Health, outstanding pairs, admitted pairs and chunk size. Protected by its own lock; held only to pick
     /// or record, never across a call or a log line.
     let state: Mutex<StateMachine>
+    /// Cross-request batching, when ``Configuration/batchWindow`` is more than zero.
+    let batching: Batching?
 
     public init(
         model: String, backends: [any BackendClient], configuration: Configuration, observer: (any BackendPoolObserver)? = nil,
@@ -137,6 +152,9 @@ public final class BackendPool: Sendable {
                 backgroundShare: configuration.backgroundShare
             )
         )
+        self.batching = configuration.batchWindow > .zero
+            ? Batching(window: configuration.batchWindow, maxBatch: configuration.maxBatch, mixedQueries: backends.allSatisfy(\.scoresMixedQueries))
+            : nil
     }
 
     /// The most documents sent in one backend call right now.
@@ -161,6 +179,14 @@ public final class BackendPool: Sendable {
 
     /// Pairs inside ``score(query:documents:settings:logger:)`` calls now (waiting or in flight).
     public var admittedPairs: Int { state.withLock { $0.admitted } }
+
+    /// Calls waiting for one of the backend's `max_concurrency` slots, per backend name (part of ``inFlight``).
+    public var waitingForSlot: [String: Int] {
+        Dictionary(zip(backends.map(\.name), gates.map(\.waiting)), uniquingKeysWith: +)
+    }
+
+    /// Pairs waiting for their batch's `batch_window` to end (0 without batching).
+    public var batchingPairs: Int { batching?.pendingPairs ?? 0 }
 
     /// Reads each backend's published per-call limit (once per backend, retried until it answers) and
     /// lowers the chunk size to the smallest, so a `max_batch` above a TEI server's limit cannot turn every
@@ -218,12 +244,12 @@ public final class BackendPool: Sendable {
             budget: configuration.bisectBudget, priority: priority
         )
         if ranges.count == 1 {
-            merge(await scoreRange(ranges[0], job), into: &outcome)
+            merge(await scoreShared(ranges[0], job), into: &outcome)
             return outcome
         }
         await withTaskGroup(of: [Piece].self) { group in
             for range in ranges {
-                group.addTask { await self.scoreRange(range, job) }
+                group.addTask { await self.scoreShared(range, job) }
             }
             for await pieces in group { merge(pieces, into: &outcome) }
         }

@@ -66,6 +66,9 @@ final class SlotGate: Sendable {
         }
     }
 
+    /// Calls waiting for a slot now.
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
     func release() {
         let next: CheckedContinuation<Void, any Error>? = state.withLock { state in
             if state.waiters.isEmpty {

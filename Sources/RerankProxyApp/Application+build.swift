@@ -110,12 +110,13 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     // The pool lets at most max_concurrency calls per backend hold a connection and queues the rest itself, so time
     // queued for a local connection is never mistaken for a slow backend.
     let connectionsPerBackend = policy.models.flatMap(\.backends).map(\.maxConcurrency).max() ?? 64
+    // A refused connection fails the call at once (the pool fails over and ejects), instead of AsyncHTTPClient
+    // retrying it with backoff until the call's whole timeout: a killed GPU must cost its calls nothing but a retry.
+    var connectionPool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerBackend)
+    connectionPool.retryConnectionEstablishment = false
     let httpClient = HTTPClient(
         eventLoopGroupProvider: .singleton,
-        configuration: .init(
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerBackend),
-            decompression: .disabled
-        )
+        configuration: .init(timeout: .init(connect: .seconds(2)), connectionPool: connectionPool, decompression: .disabled)
     )
     services.append(HTTPClientService(client: httpClient, logger: logger))
 

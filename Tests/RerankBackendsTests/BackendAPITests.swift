@@ -17,6 +17,25 @@ import Testing
         #expect(BackendAPI.vllm.defaultPath == "/score")
     }
 
+    @Test func vllmCarriesPairsOfDifferentQueriesInOneScoreCall() throws {
+        // vLLM's N:N form of POST /score: text_1[i] is scored against text_2[i].
+        let body = BackendAPI.vllm.encodeRequest(
+            model: "bge", queries: ["what is \"x\"", "what is \"x\"", "capital of france"], documents: ["a", "b", "Paris"],
+            settings: .init(rawScores: true)
+        )
+        #expect(
+            text(body)
+                == #"{"model":"bge","text_1":["what is \"x\"","what is \"x\"","capital of france"],"text_2":["a","b","Paris"],"use_activation":false}"#
+        )
+        // The published response answers by index, whatever the order of the data array.
+        let response = #"""
+            {"id":"score-2","object":"list","created":1700000000,"model":"bge",
+             "data":[{"index":2,"object":"score","score":0.99},{"index":0,"object":"score","score":0.1},{"index":1,"object":"score","score":0.2}],
+             "usage":{"prompt_tokens":30,"total_tokens":30,"completion_tokens":0}}
+            """#
+        #expect(try BackendAPI.vllm.decodeResponse(Data(response.utf8), count: 3) == BackendReply(scores: [0.1, 0.2, 0.99], tokens: 30))
+    }
+
     @Test func vllmSendsRawScoresAsUseActivationFalseAndTruncatePromptTokens() {
         let body = BackendAPI.vllm.encodeRequest(
             model: "bge", query: "q", documents: ["a"], settings: .init(rawScores: true, truncatePromptTokens: 512)

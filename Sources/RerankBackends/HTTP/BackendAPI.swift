@@ -59,17 +59,48 @@ public enum BackendAPI: String, Sendable, CaseIterable {
 
     /// The request body for one batch. The client's `top_n` is never sent: every score is needed.
     func encodeRequest(model: String, query: String, documents: [String], settings: ScoreSettings) -> [UInt8] {
-        var w = JSONWriter(capacity: 64 + query.utf8.count + documents.reduce(0) { $0 + $1.utf8.count + 4 })
+        encodeRequest(model: model, queries: .one(query), documents: documents, settings: settings)
+    }
+
+    /// The queries of one call: one for every document, or one per document (`vllm` only).
+    enum Queries {
+        case one(String)
+        case perDocument([String])
+
+        func query(at index: Int) -> String {
+            switch self {
+            case .one(let query): query
+            case .perDocument(let queries): queries[index]
+            }
+        }
+
+        var bytes: Int {
+            switch self {
+            case .one(let query): query.utf8.count
+            case .perDocument(let queries): queries.reduce(0) { $0 + $1.utf8.count + 4 }
+            }
+        }
+    }
+
+    /// The `/score` body for pairs of different queries: `text_1[i]` is scored against `text_2[i]`.
+    func encodeRequest(model: String, queries: [String], documents: [String], settings: ScoreSettings) -> [UInt8] {
+        precondition(self == .vllm, "only vLLM's /score carries pairs of different queries")
+        precondition(queries.count == documents.count, "one query per document")
+        return encodeRequest(model: model, queries: .perDocument(queries), documents: documents, settings: settings)
+    }
+
+    private func encodeRequest(model: String, queries: Queries, documents: [String], settings: ScoreSettings) -> [UInt8] {
+        var w = JSONWriter(capacity: 64 + queries.bytes + documents.reduce(0) { $0 + $1.utf8.count + 4 })
         switch self {
         case .cohere:
             w.raw("{\"model\":")
             w.string(model)
             w.raw(",\"query\":")
-            w.string(query)
+            w.string(queries.query(at: 0))
             w.raw(",\"documents\":[")
         case .tei:
             w.raw("{\"query\":")
-            w.string(query)
+            w.string(queries.query(at: 0))
             w.raw(",\"texts\":[")
         case .vllm:
             // One query per document (N:N), not vLLM's 1:N broadcast: the same shape carries pairs of several queries.
@@ -78,7 +109,7 @@ public enum BackendAPI: String, Sendable, CaseIterable {
             w.raw(",\"text_1\":[")
             for i in documents.indices {
                 if i > 0 { w.byte(UInt8(ascii: ",")) }
-                w.string(query)
+                w.string(queries.query(at: i))
             }
             w.raw("],\"text_2\":[")
         }

@@ -68,6 +68,23 @@ public struct HTTPBackendClient: BackendClient, HealthProbing, BatchLimitDiscove
     /// deadline ends at the response head, so a backend that sends 200 headers and stalls would otherwise
     /// hold the call (and every request coalesced on it) forever.
     public func score(query: String, documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
+        let body = configuration.api.encodeRequest(model: configuration.model, query: query, documents: documents, settings: settings)
+        return try await send(body, count: documents.count, logger: logger)
+    }
+
+    /// `api: vllm` only: its `/score` pairs `text_1[i]` with `text_2[i]`, so misses of different requests share a call.
+    public var scoresMixedQueries: Bool { configuration.api == .vllm }
+
+    /// One `/score` call with a query per document (`api: vllm`); other APIs make one call per run of equal queries.
+    public func score(queries: [String], documents: [String], settings: ScoreSettings, logger: Logger) async throws(BackendError) -> BackendReply {
+        guard configuration.api == .vllm else {
+            return try await scoreEachQuery(queries: queries, documents: documents, settings: settings, logger: logger)
+        }
+        let body = configuration.api.encodeRequest(model: configuration.model, queries: queries, documents: documents, settings: settings)
+        return try await send(body, count: documents.count, logger: logger)
+    }
+
+    private func send(_ body: [UInt8], count: Int, logger: Logger) async throws(BackendError) -> BackendReply {
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
@@ -75,7 +92,6 @@ public struct HTTPBackendClient: BackendClient, HealthProbing, BatchLimitDiscove
         if let apiKey = configuration.apiKey, !apiKey.isEmpty {
             request.headers.add(name: "authorization", value: "Bearer \(apiKey)")
         }
-        let body = configuration.api.encodeRequest(model: configuration.model, query: query, documents: documents, settings: settings)
         request.body = .bytes(ByteBuffer(bytes: body))
 
         let name = self.name
@@ -96,7 +112,7 @@ public struct HTTPBackendClient: BackendClient, HealthProbing, BatchLimitDiscove
             throw .status(backend: name, code: Int(status.code), message: Self.errorMessage(payload))
         }
         do {
-            return try configuration.api.decodeResponse(Data(buffer: payload), count: documents.count)
+            return try configuration.api.decodeResponse(Data(buffer: payload), count: count)
         } catch {
             throw .invalidResponse(backend: name, reason: error.reason)
         }

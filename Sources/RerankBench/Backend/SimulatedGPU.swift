@@ -25,9 +25,16 @@ final class SimulatedGPU: Sendable {
     struct Counters: Sendable {
         var calls = 0
         var pairs = 0
+        /// Time with at least one batch computing (the GPU busy), and the sum of every batch's compute time.
+        var busy: Duration = .zero
+        var slotTime: Duration = .zero
+        /// Batches computing now, and since when at least one has been.
+        var active = 0
+        var busySince: ContinuousClock.Instant?
     }
 
     let cost: CostModel
+    let started = ContinuousClock.now
     private let counters = Mutex(Counters())
     private let slots: Slots
 
@@ -53,8 +60,19 @@ final class SimulatedGPU: Sendable {
         var query: String?
         var documents: [String]?
         var texts: [String]?
-        var text_1: String?
+        var text_1: Text1?
         var text_2: [String]?
+    }
+
+    /// vLLM `/score`'s `text_1`: one query for every `text_2`, or one per `text_2` (N:N).
+    private enum Text1: Decodable {
+        case one(String)
+        case each([String])
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let one = try? container.decode(String.self) { self = .one(one) } else { self = .each(try container.decode([String].self)) }
+        }
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -65,15 +83,27 @@ final class SimulatedGPU: Sendable {
         router.get("/health") { _, _ in "ok" }
         router.get("/stats") { _, _ in
             let c = self.snapshot
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"calls":\#(c.calls),"pairs":\#(c.pairs)}"#)))
+            let busy = c.busy + (c.busySince.map { ContinuousClock.now - $0 } ?? .zero)
+            let json = #"{"calls":\#(c.calls),"pairs":\#(c.pairs),"busy_seconds":\#(busy.milliseconds / 1000),"#
+                + #""slot_seconds":\#(c.slotTime.milliseconds / 1000),"uptime_seconds":\#((ContinuousClock.now - self.started).milliseconds / 1000)}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
         }
     }
 
     private func handle(_ request: Request) async throws -> Response {
         let buffer = try await request.body.collect(upTo: 64 << 20)
         let body = try JSONDecoder().decode(Body.self, from: Data(buffer: buffer))
-        let query = body.query ?? body.text_1 ?? ""
         let docs = body.documents ?? body.texts ?? body.text_2 ?? []
+        let queries: [String]
+        switch body.text_1 {
+        case .one(let query): queries = Array(repeating: query, count: docs.count)
+        case .each(let each):
+            guard each.count == docs.count else {
+                return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: #"{"error":"text_1 and text_2 differ in length"}"#)))
+            }
+            queries = each
+        case nil: queries = Array(repeating: body.query ?? "", count: docs.count)
+        }
         counters.withLock { c in
             c.calls += 1
             c.pairs += docs.count
@@ -81,12 +111,26 @@ final class SimulatedGPU: Sendable {
         let delay = cost.base + cost.perPair * docs.count
         if delay > .zero {
             await slots.acquire()
+            let began = ContinuousClock.now
+            counters.withLock { c in
+                if c.active == 0 { c.busySince = began }
+                c.active += 1
+            }
             try? await Task.sleep(for: delay)
+            let ended = ContinuousClock.now
+            counters.withLock { c in
+                c.active -= 1
+                c.slotTime += ended - began
+                if c.active == 0, let since = c.busySince {
+                    c.busy += ended - since
+                    c.busySince = nil
+                }
+            }
             await slots.release()
         }
         var out = ""
         out.reserveCapacity(docs.count * 48)
-        let scores = docs.map { Self.score(query: query, document: $0) }
+        let scores = zip(queries, docs).map { Self.score(query: $0, document: $1) }
         if body.texts != nil {
             out = "[" + scores.enumerated().map { #"{"index":\#($0.offset),"score":\#($0.element)}"# }.joined(separator: ",") + "]"
         } else if body.text_2 != nil {

@@ -24,6 +24,8 @@ struct Suite: Sendable {
     let corpus = Corpus(seed: 42)
     /// Scenario numbers to run; empty runs them all.
     var only: Set<Int> = []
+    /// The API the proxy speaks to the simulated GPUs (`cohere`, `tei` or `vllm`).
+    var api = "cohere"
 
     func wants(_ scenario: Int) -> Bool { only.isEmpty || only.contains(scenario) }
 
@@ -93,7 +95,7 @@ struct Suite: Sendable {
 
     mutating func hitPath(backend: String) async throws {
         let scenario = "1. hit path"
-        let proxy = try ProxyProcess(binary: binary, backendURL: backend, memoryEntries: 1_000_000)
+        let proxy = try ProxyProcess(binary: binary, backendURL: backend, api: api, memoryEntries: 1_000_000)
         try await proxy.waitReady()
         let ceiling = try await driverRun(url: proxy.baseURL + "/healthz", bodies: .fixed(ByteBuffer()), concurrency: 32, duration: .seconds(max(2, seconds / 2)), get: true)
         record(scenario, "driver ceiling: GET /healthz, in-process driver", RunReport(name: "ceiling", result: ceiling, concurrency: 32))
@@ -111,7 +113,7 @@ struct Suite: Sendable {
         }
         proxy.stop()
         if smoke { return }
-        let sqliteOnly = try ProxyProcess(binary: binary, backendURL: backend, memoryEntries: 0)
+        let sqliteOnly = try ProxyProcess(binary: binary, backendURL: backend, api: api, memoryEntries: 0)
         try await sqliteOnly.waitReady()
         for (docs, bytes) in shapes {
             guard case .fixed(let buffer) = RequestBodies.fixed(documents: docs, bytes: bytes, corpus: corpus, dialect: .documents, model: nil) else { continue }
@@ -139,8 +141,8 @@ struct Suite: Sendable {
             "0 ms backend", fast, 1), ("0 ms backend", fast, 4), ("20 ms backend", slow, 4),
         ]
         for (name, url, concurrency) in variants {
-            let full = try ProxyProcess(binary: binary, backendURL: url, memoryEntries: 1_000_000)
-            let passThrough = try ProxyProcess(binary: binary, backendURL: url, memoryEntries: 0, store: "none")
+            let full = try ProxyProcess(binary: binary, backendURL: url, api: api, memoryEntries: 1_000_000)
+            let passThrough = try ProxyProcess(binary: binary, backendURL: url, api: api, memoryEntries: 0, store: "none")
             try await full.waitReady()
             try await passThrough.waitReady()
             let duration = Duration.seconds(seconds)
@@ -178,7 +180,7 @@ struct Suite: Sendable {
         directReport.backend_pairs = gpu.snapshot.pairs - beforeDirect.pairs
         record(scenario, "direct to the simulated GPU (first \(direct.requests) requests, \(seconds * 3) s)", directReport)
 
-        let proxy = try ProxyProcess(binary: binary, backendURL: backend, memoryEntries: 1_000_000)
+        let proxy = try ProxyProcess(binary: binary, backendURL: backend, api: api, memoryEntries: 1_000_000)
         try await proxy.waitReady()
         let before = gpu.snapshot
         let statsURL = proxy.baseURL + "/v1/stats"
@@ -218,7 +220,7 @@ struct Suite: Sendable {
 
     mutating func burst(backend: String, gpu: SimulatedGPU) async throws {
         let scenario = "4. burst"
-        let proxy = try ProxyProcess(binary: binary, backendURL: backend, memoryEntries: 1_000_000)
+        let proxy = try ProxyProcess(binary: binary, backendURL: backend, api: api, memoryEntries: 1_000_000)
         try await proxy.waitReady()
         let before = gpu.snapshot
         let bodies = RequestBodies.fixed(documents: 20, bytes: 500, corpus: corpus, dialect: .documents, model: nil)

@@ -15,6 +15,7 @@ struct SuiteCommand: AsyncParsableCommand {
     @Option(help: "SVG chart to write.") var chart = "docs/hit-ratio.svg"
     @Flag(help: "A few seconds of scenarios 1 and 4 with no thresholds and no files: keeps the tool from rotting.") var smoke = false
     @Option(help: "Only these scenarios, e.g. 2,5 (prints results, writes no files).") var only: String?
+    @Option(help: "API the proxy speaks to the simulated GPUs: cohere, tei or vllm (POST /score).") var api = "cohere"
 
     func run() async throws {
         let binary = proxyBin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("rerank-proxy").path
@@ -23,6 +24,7 @@ struct SuiteCommand: AsyncParsableCommand {
         }
         var suite = Suite(binary: binary, seconds: smoke ? 2 : seconds, smoke: smoke)
         if let only { suite.only = Set(only.split(separator: ",").compactMap { Int($0) }) }
+        suite.api = api
         let started = Date()
         try await suite.runAll(scaleEntries: smoke ? 0 : scaleEntries)
         let elapsed = Date().timeIntervalSince(started)

@@ -23,6 +23,7 @@ extension PolicyConfig {
             let revision = model.revision.isEmpty ? "" : "  revision=\(model.revision)"
             lines.append("  - \(model.name)\(i == 0 ? "  (default)" : "")\(revision)  eject_after=\(model.ejectAfter)  eject_for=\(model.ejectFor)  max_queue=\(model.maxQueue)")
             if let canary = model.canary { lines.append("      canary: tolerance=\(canary.tolerance)") }
+            lines.append("      batch_window=\(model.batchWindow)  retries=\(model.retries.map(String.init) ?? "all")")
             for backend in model.backends {
                 let endpoint = backend.url.trimmingSuffix("/") + (backend.path ?? backend.api.defaultPath)
                 var line = "      \(backend.name): api=\(backend.api.rawValue)  POST \(endpoint)  max_batch=\(backend.maxBatch)  timeout=\(backend.timeout)"

@@ -277,9 +277,14 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
     public var maxQueue = 20_000
     /// A pair every backend must score alike (within `tolerance`) at start-up and on re-admission, or be refused.
     public var canary: CanaryConfig?
+    /// How long misses of different requests may wait to share one backend call; `0`: no cross-request batching.
+    public var batchWindow = DurationValue(.zero, text: "0")
+    /// Other backends tried for a failed call; `nil`: every healthy one.
+    public var retries: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, revision, backends, canary
+        case name, revision, backends, canary, retries
+        case batchWindow = "batch_window"
         case ejectAfter = "eject_after"
         case ejectFor = "eject_for"
         case maxQueue = "max_queue"
@@ -303,6 +308,8 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
         ejectFor = try c.decodeIfPresent(DurationValue.self, forKey: .ejectFor) ?? ejectFor
         maxQueue = try c.decodeIfPresent(Int.self, forKey: .maxQueue) ?? maxQueue
         canary = try c.decodeIfPresent(CanaryConfig.self, forKey: .canary)
+        batchWindow = try c.decodeIfPresent(DurationValue.self, forKey: .batchWindow) ?? batchWindow
+        retries = try c.decodeIfPresent(Int.self, forKey: .retries)
     }
 
     func validate(path: String) throws(ConfigError) {
@@ -310,6 +317,8 @@ public struct ModelConfig: Decodable, Sendable, Equatable {
         guard !backends.isEmpty else { throw .invalid(path: "\(path).backends", message: "model \"\(name)\" needs at least one backend") }
         guard ejectAfter >= 1 else { throw .invalid(path: "\(path).eject_after", message: "must be at least 1") }
         guard maxQueue >= 0 else { throw .invalid(path: "\(path).max_queue", message: "must be 0 (no queue beyond capacity) or positive") }
+        guard batchWindow.duration <= .seconds(1) else { throw .invalid(path: "\(path).batch_window", message: "must be at most 1s (e.g. 2ms)") }
+        if let retries, retries < 0 { throw .invalid(path: "\(path).retries", message: "must be 0 (no other backend) or positive") }
         if let canary {
             guard !canary.query.isEmpty, !canary.document.isEmpty else {
                 throw .invalid(path: "\(path).canary", message: "query and document must not be empty")

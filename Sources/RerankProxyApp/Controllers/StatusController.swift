@@ -33,6 +33,7 @@ struct StatusController: Sendable {
         if let registry {
             router.get("/metrics") { request, _ in
                 try requireAdmin(request)
+                PoolStatus.publish(pipeline.runtime.current.models.all.map(PoolStatus.init), to: registry)
                 return Response(
                     status: .ok,
                     headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -110,18 +111,12 @@ struct StatusController: Sendable {
 
     private func statsResponse() -> Response {
         let runtime = pipeline.runtime.current
-        let pools = runtime.models.all.map {
-            ($0.name, $0.pool.inFlight, $0.pool.admittedPairs, $0.pool.refusedBackends)
-        }
+        let pools = runtime.models.all.map(PoolStatus.init)
         var report = StatsReport(
             snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount,
             pools: pools, keys: runtime.keyRing.isEnabled ? runtime.keyStats.snapshot : nil
         )
         report.policy = reloadStats.report(runtime, drainingPools: pipeline.runtime.drainingPools)
-        for i in report.backends.indices {
-            let healthy = runtime.models[report.backends[i].model]?.pool.healthyBackends.contains(report.backends[i].name)
-            report.backends[i].healthy = healthy ?? false
-        }
         for i in report.models.indices {
             report.models[i].cache_generation = runtime.models[report.models[i].name]?.generation.current
         }

@@ -35,7 +35,8 @@ struct ModelFactory: Sendable {
                 backends: model.backends.map { BackendPool.BackendLimits(weight: $0.weight, maxConcurrency: $0.maxConcurrency) },
                 maxQueue: model.maxQueue,
                 backgroundShare: backgroundShare,
-                canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) }
+                canary: model.canary.map { BackendPool.Canary(query: $0.query, document: $0.document, tolerance: $0.tolerance) },
+                batchWindow: model.batchWindow.duration, retries: model.retries
             ),
             observer: observer
         )

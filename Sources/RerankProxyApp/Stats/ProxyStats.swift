@@ -21,6 +21,10 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         var requests = 0
         var pairs = 0
         var errors = 0
+        /// Calls that retried a call failed on another backend (`retries`).
+        var retries = 0
+        /// Client requests whose pairs the successful calls carried (more than `requests` when `batch_window` packs them).
+        var batchedRequests = 0
         var latencyMicros = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     }
 
@@ -65,6 +69,9 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         let pairs: Counter
         let errors: Counter
         let duration: Metrics.Timer
+        let calls: Counter
+        let retries: Counter
+        let batchedRequests: Counter
     }
 
     private let counters = Mutex(Counters())
@@ -93,7 +100,10 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
             created[Self.key(model: model, backend: backend)] = BackendMetrics(
                 pairs: Counter(label: "rerank_backend_pairs_total", dimensions: dimensions),
                 errors: Counter(label: "rerank_backend_errors_total", dimensions: dimensions),
-                duration: Metrics.Timer(label: "rerank_backend_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+                duration: Metrics.Timer(label: "rerank_backend_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds),
+                calls: Counter(label: "rerank_backend_calls_total", dimensions: dimensions),
+                retries: Counter(label: "rerank_backend_retries_total", dimensions: dimensions),
+                batchedRequests: Counter(label: "rerank_backend_batched_requests_total", dimensions: dimensions)
             )
         }
         let models = Set(backends.map(\.model)).subtracting(shedMetrics.withLock { Set($0.keys) })
@@ -131,6 +141,10 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
     }
 
     func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?) {
+        backendCall(model: model, backend: backend, pairs: pairs, duration: duration, error: error, requests: 1, retry: false)
+    }
+
+    func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?, requests: Int, retry: Bool) {
         let key = Self.key(model: model, backend: backend)
         let (seconds, attoseconds) = duration.components
         let micros = UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
@@ -139,12 +153,15 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
             if c.backends[key] == nil { c.backends[key] = BackendCounters(model: model) }
             c.backends[key]?.requests += 1
             c.backends[key]?.pairs += pairs
-            if error != nil { c.backends[key]?.errors += 1 }
+            if error != nil { c.backends[key]?.errors += 1 } else { c.backends[key]?.batchedRequests += requests }
+            if retry { c.backends[key]?.retries += 1 }
             _ = c.backends[key]?.latencyMicros.record(micros)
         }
         if let m = backendMetrics.withLock({ $0[key] }) {
             m.pairs.increment(by: pairs)
-            if error != nil { m.errors.increment() }
+            m.calls.increment()
+            if retry { m.retries.increment() }
+            if error != nil { m.errors.increment() } else { m.batchedRequests.increment(by: requests) }
             m.duration.recordNanoseconds(Int64(micros) * 1000)
         }
     }

@@ -30,9 +30,17 @@ struct StatsReport: Encodable {
         var in_flight: Int
         /// Refused for good by the model's canary check.
         var refused: Bool
+        /// Not ejected (nor refused): balancing may pick it.
+        var healthy: Bool
+        /// Calls waiting in the proxy for one of its `max_concurrency` slots (part of `in_flight`).
+        var queued: Int
+        /// Calls that retried, on this backend, a call that failed on another (`retries`).
+        var retries: Int
+        /// Pairs per call.
+        var mean_batch: Double
+        /// Client requests per successful call: above 1 when `batch_window` packs several requests into one call.
+        var mean_batch_requests: Double
         var latency_ms: Latency
-        /// In the pool's rotation now (not ejected, not refused); set by ``StatusController``.
-        var healthy: Bool? = nil
     }
 
     struct Model: Encodable {
@@ -43,6 +51,8 @@ struct StatsReport: Encodable {
         var queued_pairs: Int
         /// Purges so far (`POST /admin/purge`); set by ``StatusController``.
         var cache_generation: UInt64? = nil
+        /// Of those, pairs waiting for their `batch_window` to end.
+        var batching_pairs: Int
     }
 
     var requests: Int
@@ -62,7 +72,7 @@ struct StatsReport: Encodable {
 
     init(
         snapshot s: ProxyStats.Snapshot, cache: TieredCache, storeHealth: StoreStatus.Report, inFlight: Int,
-        pools: [(model: String, inFlight: [String: Int], queued: Int, refused: Set<String>)] = [], keys: [String: KeyStats.Counters]? = nil
+        pools: [PoolStatus] = [], keys: [String: KeyStats.Counters]? = nil
     ) {
         self.keys = keys
         requests = s.requests
@@ -75,20 +85,27 @@ struct StatsReport: Encodable {
         store_health = storeHealth
         coalescing_in_flight = inFlight
         backends = s.backends.map { backend in
+            let pool = pools.first { $0.model == backend.counters.model }
             let histogram = backend.counters.latencyMicros
             let answered = backend.counters.requests > 0
             return Backend(
                 name: backend.name, model: backend.counters.model, requests: backend.counters.requests, pairs: backend.counters.pairs,
                 errors: backend.counters.errors,
-                in_flight: pools.first { $0.model == backend.counters.model }?.inFlight[backend.name] ?? 0,
-                refused: pools.first { $0.model == backend.counters.model }?.refused.contains(backend.name) ?? false,
+                in_flight: pool?.inFlight[backend.name] ?? 0,
+                refused: pool?.refused.contains(backend.name) ?? false,
+                healthy: pool?.healthy.contains(backend.name) ?? false,
+                queued: pool?.waiting[backend.name] ?? 0,
+                retries: backend.counters.retries,
+                mean_batch: answered ? Double(backend.counters.pairs) / Double(backend.counters.requests) : 0,
+                mean_batch_requests: backend.counters.requests > backend.counters.errors
+                    ? Double(backend.counters.batchedRequests) / Double(backend.counters.requests - backend.counters.errors) : 0,
                 latency_ms: Latency(
                     p50: answered ? Double(histogram.valueAtPercentile(50)) / 1000 : 0,
                     p99: answered ? Double(histogram.valueAtPercentile(99)) / 1000 : 0
                 )
             )
         }
-        models = pools.map { Model(name: $0.model, shed: s.shed[$0.model] ?? 0, queued_pairs: $0.queued) }
+        models = pools.map { Model(name: $0.model, shed: s.shed[$0.model] ?? 0, queued_pairs: $0.queued, batching_pairs: $0.batching) }
         uptime_seconds = (s.uptime * 1000).rounded() / 1000
     }
 }
