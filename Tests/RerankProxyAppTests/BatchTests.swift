@@ -61,6 +61,31 @@ import Testing
         }
     }
 
+    @Test func aPassedRequestTimeoutIs504AndTheBatchsUnsentChunksAreNotSent() async throws {
+        let fake = FakeRerankBackend()
+        fake.delay(.seconds(1))
+        try await fake.run { url in
+            var backend = BackendConfig(name: "slow-0", url: url, maxBatch: 1)
+            backend.maxConcurrency = 1
+            try await withProxy(testPolicy(backends: [backend])) { proxy in
+                let body: [String: Any] = ["requests": [["query": "q", "documents": ["a", "b"]], ["query": "r", "documents": ["c"]]]]
+                let started = ContinuousClock.now
+                let late = try await proxy.post("/v1/rerank/batch", object: body, headers: ["X-Request-Timeout": "0.3"])
+                #expect(late.status == 504, "\(String(decoding: late.body, as: UTF8.self))")
+                #expect(ContinuousClock.now - started < .milliseconds(900))
+                // The chunk that held the one slot completes and is cached; those that waited for it were never sent.
+                let sent = try #require(fake.documents.first)
+                let query = sent == "c" ? "r" : "q"
+                expectExact(try await proxy.post("/v1/rerank", object: ["query": query, "documents": [sent]]), query: query, documents: [sent])
+                #expect(fake.calls == 1)
+                #expect(fake.documents == [sent])
+
+                let bad = try await proxy.post("/v1/rerank/batch", object: body, headers: ["X-Request-Timeout": "soon"])
+                #expect(bad.status == 400)
+            }
+        }
+    }
+
     @Test func badInputIsRefusedNamingTheRequest() async throws {
         let fake = FakeRerankBackend()
         try await fake.run { url in

@@ -28,8 +28,15 @@ struct BatchController: Sendable {
         guard batch.pairCount <= maxBatchPairs else {
             throw ProxyError.tooManyPairs(count: batch.pairCount, limit: maxBatchPairs, setting: "max_batch_pairs")
         }
+        let timeout: Duration?
+        do {
+            timeout = try RerankController.requestTimeout(request.headers)
+        } catch {
+            throw ProxyError.request(error, .documents)
+        }
         let items = try await pipeline.rerankBatch(
-            batch.requests, model: batch.model, models: runtime.models, namespace: client?.namespace, priority: .interactive, logger: context.logger
+            batch.requests, model: batch.model, models: runtime.models, namespace: client?.namespace, priority: .interactive, timeout: timeout,
+            logger: context.logger
         )
         var tally = RequestTally()
         var results: [[UInt8]] = []

@@ -21,8 +21,34 @@ extension RerankPipeline {
     /// - Returns: one item per request, in order; a request whose pairs failed carries its error, the others
     ///   their scores.
     /// - Throws: ``ProxyError`` when the model is unknown or a request's settings cannot be honoured (naming it).
+    /// With a client `timeout` (`X-Request-Timeout` on `/v1/rerank/batch`), the batch answers 504 when it passes;
+    /// chunks not yet sent are not sent, calls already sent complete and are cached (as for `/v1/rerank`).
     func rerankBatch(
-        _ requests: [RerankRequest], model name: String?, models: ModelTable, namespace: String?, priority: BackendPool.Priority, logger: Logger
+        _ requests: [RerankRequest], model name: String?, models: ModelTable, namespace: String?, priority: BackendPool.Priority,
+        timeout: Duration?, logger: Logger
+    ) async throws(ProxyError) -> [BatchItem] {
+        guard let timeout else {
+            return try await rerankBatch(requests, model: name, models: models, namespace: namespace, priority: priority, logger: logger)
+        }
+        let sendBy = ContinuousClock.now + timeout
+        let answer = await Deadline.race(sleep: { try await Task.sleep(for: timeout) }) { () -> Result<[BatchItem], ProxyError> in
+            do throws(ProxyError) {
+                return .success(
+                    try await self.rerankBatch(
+                        requests, model: name, models: models, namespace: namespace, priority: priority, sendBy: sendBy, logger: logger
+                    )
+                )
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard let answer else { throw .backend(.clientDeadline(model: name ?? models.defaultModel), .documents) }
+        return try answer.get()
+    }
+
+    func rerankBatch(
+        _ requests: [RerankRequest], model name: String?, models: ModelTable, namespace: String?, priority: BackendPool.Priority,
+        sendBy: ContinuousClock.Instant? = nil, logger: Logger
     ) async throws(ProxyError) -> [BatchItem] {
         let model: ModelRuntime
         var groups: [Work.Group] = []
@@ -69,7 +95,7 @@ extension RerankPipeline {
         let lookupSlot = slotByKey
         let pairs = pairOfSlot
         await resolve(&plan, model: model, logger: logger) {
-            Work(groups: groups, sendBy: nil, priority: priority) { key in
+            Work(groups: groups, sendBy: sendBy, priority: priority) { key in
                 guard let slot = lookupSlot[key] else { preconditionFailure("a key that is not this batch's") }
                 return pairs[slot]
             }
