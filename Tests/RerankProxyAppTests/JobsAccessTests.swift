@@ -27,6 +27,26 @@ import Testing
         }
     }
 
+    @Test func aJobsRequestsCountInItsKeysStats() async throws {
+        let fake = FakeRerankBackend()
+        try await fake.run { url in
+            var policy = testPolicy(backends: [BackendConfig(name: "fake-0", url: url)])
+            policy.auth.keys = [.init(name: "team-a", key: "sk-team-a-0123456789")]
+            policy.auth.adminKeys = ["sk-admin-0123456789"]
+            try await withProxy(policy) { proxy in
+                let a = ["Authorization": "Bearer sk-team-a-0123456789"]
+                let requests = JobsTests.requests(2, documents: 3)
+                let submitted = try await proxy.post("/v1/rerank/jobs", object: ["requests": requests], headers: a)
+                let id = try #require(submitted.object["id"] as? String)
+                try await until { (try? await proxy.get("/v1/rerank/jobs/\(id)", headers: a).object["status"] as? String) == "succeeded" }
+                let stats = try await proxy.get("/v1/stats", headers: ["Authorization": "Bearer sk-admin-0123456789"])
+                let teamA = try #require((stats.object["keys"] as? [String: Any])?["team-a"] as? [String: Any])
+                #expect(teamA["requests"] as? Int == 2)
+                #expect(teamA["pairs"] as? Int == 6)
+            }
+        }
+    }
+
     @Test func withoutADurableStoreJobsRunInMemoryAndSaySo() async throws {
         let fake = FakeRerankBackend()
         try await fake.run { url in

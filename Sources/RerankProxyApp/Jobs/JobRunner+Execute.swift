@@ -114,10 +114,13 @@ extension JobRunner {
             return []
         }
         var results: [(index: Int, body: [UInt8])] = []
+        // The submitting key's counters include its jobs' requests, as they include its batches' and single requests'.
+        let keyStats = record.owner.map { _ in pipeline.runtime.current.keyStats }
         for (n, item) in items.enumerated() {
             let position = positions[n]
             switch item.result {
             case .success(let result):
+                if let keyStats, let owner = record.owner { keyStats.served(owner, tally: result.tally) }
                 results.append((position, ResponseRenderer.render(result, for: batch.requests[position])))
                 schedule.scored(position)
                 record.requestsDone += 1
