@@ -27,10 +27,11 @@ extension BackendPool {
             case queued(id: Int)
         }
 
-        /// Calls the pool may have in flight at once (Σ max_concurrency over its backends).
-        let capacity: Int
+        /// Calls the pool may have in flight at once (Σ max_concurrency over its backends not refused by the canary).
+        private(set) var capacity: Int
         /// The most background chunks out at once: `max(1, ⌊capacity × share⌋)`.
-        let cap: Int
+        private(set) var cap: Int
+        private let share: Double
         /// Interactive chunks out now (waiting for a backend slot or in flight).
         private(set) var interactive = 0
         /// Background chunks let through and not yet finished.
@@ -39,9 +40,16 @@ extension BackendPool {
         private var nextID = 0
 
         init(capacity: Int, share: Double) {
+            self.share = share.isFinite ? min(1, max(0, share)) : 0.5
             self.capacity = max(1, capacity)
-            let share = share.isFinite ? min(1, max(0, share)) : 0.5
-            self.cap = max(1, Int((Double(self.capacity) * share).rounded(.down)))
+            self.cap = max(1, Int((Double(self.capacity) * self.share).rounded(.down)))
+        }
+
+        /// The pool lost backends for good (refused by the canary): its capacity, and so the cap, shrink with them, so
+        /// jobs keep to their share of the backends that can still answer. Chunks already out finish as they are.
+        mutating func shrink(capacity: Int) {
+            self.capacity = max(1, min(self.capacity, capacity))
+            cap = max(1, Int((Double(self.capacity) * share).rounded(.down)))
         }
 
         /// Background chunks waiting for their turn.

@@ -40,8 +40,15 @@ extension BackendPool {
         /// Which background (job) chunks may go now; see ``BackendPool/BackgroundLane``.
         var lane: BackgroundLane<CheckedContinuation<Bool, Never>>
 
-        init(count: Int, ejectAfter: Int, ejectFor: Duration, maxBatch: Int = 64, weights: [Int] = [], capacity: Int = 64, backgroundShare: Double = 0.5) {
+        /// Each backend's `max_concurrency` (empty: not known), so a refused backend's slots leave the lane's capacity.
+        let concurrency: [Int]
+
+        init(
+            count: Int, ejectAfter: Int, ejectFor: Duration, maxBatch: Int = 64, weights: [Int] = [], capacity: Int = 64, backgroundShare: Double = 0.5,
+            concurrency: [Int] = []
+        ) {
             self.lane = BackgroundLane(capacity: capacity, share: backgroundShare)
+            self.concurrency = concurrency.count == count ? concurrency : []
             precondition(count > 0, "a pool needs a backend")
             precondition(weights.isEmpty || weights.count == count, "one weight per backend")
             self.count = count
@@ -143,6 +150,9 @@ extension BackendPool {
             let difference = abs(score - reference)
             guard difference <= tolerance, score.isFinite else {
                 refused.insert(index)
+                if !concurrency.isEmpty {
+                    lane.shrink(capacity: concurrency.indices.filter { !refused.contains($0) }.reduce(0) { $0 + concurrency[$1] })
+                }
                 return .refused(reference: reference, difference: difference)
             }
             return .agrees
@@ -160,8 +170,10 @@ extension BackendPool {
 
         /// Admits a call of `pairs` when the pairs admitted stay within `limit` (in-flight capacity plus
         /// `max_queue`; `nil`: unbounded). An idle pool admits any call, so one large request is never refused forever.
+        /// A call of no pairs (a background call, which waits in the background lane instead) is always admitted, even
+        /// when a large admitted request holds the pool past the limit.
         mutating func admit(pairs: Int, limit: Int?) -> Bool {
-            if let limit, admitted > 0, admitted + pairs > limit { return false }
+            if let limit, pairs > 0, admitted > 0, admitted + pairs > limit { return false }
             admitted += pairs
             return true
         }

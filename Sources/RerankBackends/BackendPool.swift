@@ -149,7 +149,7 @@ public final class BackendPool: Sendable {
             StateMachine(
                 count: backends.count, ejectAfter: configuration.ejectAfter, ejectFor: configuration.ejectFor, maxBatch: configuration.maxBatch,
                 weights: limits.map(\.weight), capacity: limits.reduce(0) { $0 + $1.maxConcurrency },
-                backgroundShare: configuration.backgroundShare
+                backgroundShare: configuration.backgroundShare, concurrency: limits.map(\.maxConcurrency)
             )
         )
         self.batching = configuration.batchWindow > .zero

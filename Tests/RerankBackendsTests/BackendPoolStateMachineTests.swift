@@ -112,6 +112,13 @@ import Testing
         #expect(admit(&machine, 100, nil) == true)
     }
 
+    @Test func aBackgroundCallOfNoPairsIsAdmittedWhileALargeRequestHoldsThePoolPastTheLimit() {
+        var machine = Machine(count: 1, ejectAfter: 1, ejectFor: .seconds(10))
+        #expect(admit(&machine, 10, 4) == true)   // idle pool: a large interactive request goes past the limit
+        #expect(admit(&machine, 0, 4) == true)    // a job's call is not counted against max_queue, so never shed
+        #expect(machine.admitted == 10)
+    }
+
     @Test func aCanaryFarFromTheReferenceRefusesTheBackendForGood() {
         var machine = Machine(count: 3, ejectAfter: 1, ejectFor: .seconds(10))
         #expect(machine.canaryScored(0, score: 0.90, tolerance: 1e-3) == .reference)

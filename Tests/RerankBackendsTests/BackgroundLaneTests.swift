@@ -19,6 +19,22 @@ import Testing
         #expect(Lane(capacity: 10, share: 1).cap == 10)
     }
 
+    @Test func aBackendRefusedByTheCanaryLeavesTheLanesCapacity() {
+        // Two backends of 4 slots, jobs' share 0.5: 4 background chunks. One refused: 4 slots left, so 2.
+        var machine = BackendPool.StateMachine(count: 2, ejectAfter: 3, ejectFor: .seconds(10), capacity: 8, backgroundShare: 0.5, concurrency: [4, 4])
+        #expect(machine.lane.cap == 4)
+        _ = machine.canaryScored(0, score: 0.9, tolerance: 1e-3)
+        _ = machine.canaryScored(1, score: 0.1, tolerance: 1e-3)
+        #expect(machine.refused == [1])
+        #expect(machine.lane.capacity == 4)
+        #expect(machine.lane.cap == 2)
+        // The live backend's 4 slots: 3 interactive chunks out leave room for 1 background one, not 4.
+        var lane = Lane(capacity: 8, share: 0.5)
+        lane.shrink(capacity: 4)
+        for _ in 0..<3 { lane.interactiveStarted() }
+        #expect((0..<3).map { Self.went(lane.enter(waiter: "job-\($0)")) } == [true, false, false])
+    }
+
     @Test func backgroundNeverHoldsMoreThanItsShareOnAnIdlePool() {
         var lane = Lane(capacity: 8, share: 0.5)
         let entries = (0..<6).map { lane.enter(waiter: "job-\($0)") }
