@@ -148,7 +148,8 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     let pipeline = RerankPipeline(runtime: runtime, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
     let requestLimits = RequestLimits(maxDocuments: policy.server.maxDocuments)
     let jobRunner = JobRunner(
-        store: makeJobStore(cache: store, logger: logger), pipeline: pipeline, configuration: policy.jobs, limits: requestLimits, logger: logger
+        store: makeJobStore(cache: store, logger: logger), pipeline: pipeline, configuration: policy.jobs, limits: requestLimits, logger: logger,
+        startsOpen: false
     )
     // After the HTTP client: on shutdown the runner stops (ending its current chunk) before the client and the cache writer.
     services.append(jobRunner)
@@ -199,6 +200,8 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
             await pool.discoverBatchLimits(logger: logger)
             await pool.checkCanary(logger: logger)
         }
+        // Jobs resumed from the store wait for the same: no purged score, no unchecked backend.
+        jobRunner.open()
     }
     return app
 }

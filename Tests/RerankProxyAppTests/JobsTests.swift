@@ -172,6 +172,46 @@ import Testing
         }
     }
 
+    @Test func aResumedJobWaitsUntilTheProxyIsReadyAndNeverReachesABackendTheCanaryRefuses() async throws {
+        let good = FakeRerankBackend()
+        let other = FakeRerankBackend()
+        other.state.withLock { $0.scoreOffset = 0.1 }   // refused by the canary at every start
+        good.delay(.milliseconds(30))
+        let canary = CanaryConfig(query: "capital of france", document: "Paris is the capital of France.", tolerance: 1e-3)
+        @Sendable func requests() -> [[String: Any]] { (0..<30).map { i in ["query": "job \(i)", "documents": documents(5, prefix: "r\(i)")] } }
+        try await good.run { urlGood in
+            try await other.run { urlOther in
+                var policy = testPolicy(backends: [
+                    BackendConfig(name: "gpu-a", url: urlGood, maxBatch: 5), BackendConfig(name: "gpu-b", url: urlOther, maxBatch: 5),
+                ])
+                policy.models[0].canary = canary
+                policy.jobs.chunkPairs = 10
+                let id = try await withProxy(policy) { proxy in
+                    let id = try await Self.submit(proxy, ["requests": requests()])
+                    try await until { (try? await Self.status(proxy, id)["progress"] as? [String: Any])?["requests_done"] as? Int ?? 0 >= 4 }
+                    return id
+                }
+                // The next start's canary check waits on gpu-a; the job must not run meanwhile (gpu-b is not refused yet).
+                let callsBefore = good.calls
+                good.stallBody(true)
+                let second = Task {
+                    try await withProxy(policy) { proxy in
+                        let done = try await Self.wait(proxy, id, for: ["succeeded", "failed"])
+                        #expect(done["status"] as? String == "succeeded")
+                        let results = try #require(done["results"] as? [Any])
+                        let requests = requests()
+                        for (i, result) in results.enumerated() { try Self.expectResult(result, requests[i]) }
+                    }
+                }
+                try await until { good.calls > callsBefore }
+                try await Task.sleep(for: .milliseconds(300))   // room for a job that started too early to reach gpu-b
+                good.stallBody(false)
+                try await second.value
+                #expect(other.documents.allSatisfy { $0 == canary.document })
+            }
+        }
+    }
+
     /// Submits a 150-pair job, stops the proxy once 4 requests are done, starts another on the same store and
     /// checks it finishes the job with every pair scored exactly once across both.
     static func restartMidJob(_ makePolicy: @escaping @Sendable (String) -> PolicyConfig) async throws {

@@ -44,10 +44,14 @@ final class JobRunner: Service, Sendable {
     static let rescanEvery = Duration.seconds(15)
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
+    /// Finished by ``open()``: no job is scored before the app is ready (purged generations loaded, pools' batch limits
+    /// read and canaries checked), so a job resumed at start cannot read purged scores or reach a backend to be refused.
+    private let opening: AsyncStream<Void>
+    private let opened: AsyncStream<Void>.Continuation
 
     init(
         store: any JobStore, pipeline: RerankPipeline, configuration: JobsConfig, limits: RequestLimits, logger: Logger,
-        time: TimeSource = .continuous, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        time: TimeSource = .continuous, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }, startsOpen: Bool = true
     ) {
         self.store = store
         self.pipeline = pipeline
@@ -57,7 +61,12 @@ final class JobRunner: Service, Sendable {
         self.time = time
         self.now = now
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (opening, opened) = AsyncStream.makeStream(of: Void.self)
+        if startsOpen { opened.finish() }
     }
+
+    /// Lets the runner start jobs (the app calls it once it is ready to serve; see `startsOpen`).
+    func open() { opened.finish() }
 
     // MARK: - API side
 
@@ -90,6 +99,7 @@ final class JobRunner: Service, Sendable {
 
     func run() async throws {
         await withGracefulShutdownHandler {
+            for await _ in opening {}
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.sweepPeriodically() }
                 group.addTask { await self.rescanPeriodically() }
@@ -109,6 +119,7 @@ final class JobRunner: Service, Sendable {
         } onGracefulShutdown: {
             self.state.withLock { $0.stopping = true }
             self.wake.finish()
+            self.opened.finish()
         }
     }
 
