@@ -47,6 +47,26 @@ import Testing
         }
     }
 
+    @Test func pollingAJobDoesNotSpendItsKeysRate() async throws {
+        let fake = FakeRerankBackend()
+        try await fake.run { url in
+            var policy = testPolicy(backends: [BackendConfig(name: "fake-0", url: url)])
+            policy.auth.keys = [.init(name: "slow", key: "sk-slow-0123456789", rate: try RateValue(parsing: "1/m"), burst: 1)]
+            try await withProxy(policy) { proxy in
+                let key = ["Authorization": "Bearer sk-slow-0123456789"]
+                let submitted = try await proxy.post("/v1/rerank/jobs", object: ["requests": JobsTests.requests(1, documents: 2)], headers: key)
+                let id = try #require(submitted.object["id"] as? String)
+                for _ in 0..<5 {
+                    #expect(try await proxy.get("/v1/rerank/jobs/\(id)", headers: key).status == 200)
+                    #expect(try await proxy.get("/v1/rerank/jobs", headers: key).status == 200)
+                }
+                // Scoring still spends it: the one token went on the submission.
+                let again = try await proxy.post("/v1/rerank/jobs", object: ["requests": JobsTests.requests(1, documents: 2)], headers: key)
+                #expect(again.status == 429)
+            }
+        }
+    }
+
     @Test func withoutADurableStoreJobsRunInMemoryAndSaySo() async throws {
         let fake = FakeRerankBackend()
         try await fake.run { url in

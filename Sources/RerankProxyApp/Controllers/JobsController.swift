@@ -120,7 +120,7 @@ struct JobsController: Sendable {
     }
 
     func list(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let client = try rerank.authenticate(request, runtime: pipeline.runtime.current, dialect: .documents)
+        let client = try rerank.authenticate(request, runtime: pipeline.runtime.current, dialect: .documents, spendsToken: false)
         let limit = min(max(1, request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100), 1000)
         let records: [JobRecord]
         do {
@@ -145,7 +145,7 @@ struct JobsController: Sendable {
 
     /// The job named in the path, when it exists and the caller may see it (404 otherwise: another key's job is not revealed).
     private func job(_ request: Request, _ context: AppRequestContext) async throws -> JobRecord {
-        let client = try rerank.authenticate(request, runtime: pipeline.runtime.current, dialect: .documents)
+        let client = try rerank.authenticate(request, runtime: pipeline.runtime.current, dialect: .documents, spendsToken: false)
         let id = context.parameters.get("id") ?? ""
         let found: JobRecord?
         do {

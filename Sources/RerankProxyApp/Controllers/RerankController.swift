@@ -60,7 +60,7 @@ struct RerankController: Sendable {
 
     /// The client's deadline from `X-Request-Timeout` (seconds, e.g. `0.5`); `nil` when absent.
     static func requestTimeout(_ headers: HTTPFields) throws(RequestError) -> Duration? {
-        guard let name = HTTPField.Name("X-Request-Timeout"), let text = headers[name] else { return nil }
+        guard let text = headers[requestTimeoutHeader] else { return nil }
         guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
             throw .invalid("X-Request-Timeout must be a positive number of seconds (e.g. 0.5)", param: "X-Request-Timeout")
         }
@@ -68,12 +68,15 @@ struct RerankController: Sendable {
     }
 
 
+    static let requestTimeoutHeader = HTTPFields.Element.Name("X-Request-Timeout")!
+
     /// Where a response's scores came from, over the request's unique pairs: `hits=18; coalesced=0; forwarded=2`.
     static let cacheHeader = HTTPFields.Element.Name("X-Rerank-Cache")!
 
-    /// The API key's client when keys are configured (`nil` when auth is off).
+    /// The API key's client when keys are configured (`nil` when auth is off). `spendsToken: false` for reads that
+    /// score nothing (a job's status and results), so polling a job never uses up its key's rate.
     /// - Throws: ``ProxyError/unauthorized(_:)`` or ``ProxyError/rateLimited(retryAfter:_:)``.
-    func authenticate(_ request: Request, runtime: Runtime, dialect: Dialect) throws -> KeyRing.Client? {
+    func authenticate(_ request: Request, runtime: Runtime, dialect: Dialect, spendsToken: Bool = true) throws -> KeyRing.Client? {
         let keyRing = runtime.keyRing
         let keyStats = runtime.keyStats
         guard keyRing.isEnabled else { return nil }
@@ -84,7 +87,7 @@ struct RerankController: Sendable {
             keyStats.rejected(nil, .unauthorized)
             throw ProxyError.unauthorized(dialect)
         }
-        if case .limited(let retryAfter) = keyRing.admit(client) {
+        if spendsToken, case .limited(let retryAfter) = keyRing.admit(client) {
             keyStats.rejected(client.name, .rateLimited)
             let seconds = max(1, Int((Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18).rounded(.up)))
             throw ProxyError.rateLimited(retryAfter: seconds, dialect)
