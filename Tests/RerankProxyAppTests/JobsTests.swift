@@ -11,6 +11,22 @@ import Testing
         (0..<count).map { i in ["query": "\(tag) query \(i % 7)", "documents": documents(perRequest, prefix: "doc \(i % 5)")] }
     }
 
+    /// One fake backend (`maxBatch` 4) behind a proxy whose jobs may hold half of its `maxConcurrency` slots.
+    static func withSharedBackend(
+        delay: Duration, maxConcurrency: Int, chunkPairs: Int, _ body: @escaping @Sendable (FakeRerankBackend, ProxyClient) async throws -> Void
+    ) async throws {
+        let fake = FakeRerankBackend()
+        fake.delay(delay)
+        try await fake.run { url in
+            var backend = BackendConfig(name: "fake-0", url: url, maxBatch: 4)
+            backend.maxConcurrency = maxConcurrency
+            var policy = testPolicy(backends: [backend])
+            policy.jobs.maxShare = 0.5
+            policy.jobs.chunkPairs = chunkPairs
+            try await withProxy(policy) { proxy in try await body(fake, proxy) }
+        }
+    }
+
     static func status(_ proxy: ProxyClient, _ id: String) async throws -> [String: Any] {
         try await proxy.get("/v1/rerank/jobs/\(id)").object
     }
@@ -335,38 +351,45 @@ import Testing
         }
     }
 
+    @Test func anInteractiveRequestNeverJoinsAJobsFlightQueuedBehindInteractiveTraffic() async throws {
+        try await Self.withSharedBackend(delay: .milliseconds(200), maxConcurrency: 2, chunkPairs: 64) { fake, proxy in
+            // One chunk of 7 queries: one job call at a time (its share is 1 of 2 slots), the rest wait in the lane.
+            let id = try await Self.submit(proxy, ["requests": Self.requests(7, documents: 4)])
+            try await until { fake.peak("job") >= 1 }
+            // The pairs of the job's 7th request: the job has them in flight, but it may be the last to get a slot.
+            let docs = documents(4, prefix: "doc 1")
+            let reply = try await proxy.post("/v1/rerank", object: ["query": "job query 6", "documents": docs])
+            #expect(reply.status == 200)
+            // Scored on the free interactive slot, not by waiting on the job's flight.
+            #expect(reply.header("X-Rerank-Cache") == "hits=0; coalesced=0; forwarded=4")
+            let done = try await Self.wait(proxy, id, for: ["succeeded", "failed"], limit: .seconds(30))
+            #expect(done["status"] as? String == "succeeded")
+        }
+    }
+
     @Test func interactiveRequestsKeepFlowingWhileALargeJobRuns() async throws {
-        let fake = FakeRerankBackend()
-        fake.delay(.milliseconds(40))
-        try await fake.run { url in
-            var backend = BackendConfig(name: "fake-0", url: url, maxBatch: 4)
-            backend.maxConcurrency = 4
-            var policy = testPolicy(backends: [backend])
-            policy.jobs.maxShare = 0.5
-            policy.jobs.chunkPairs = 32
-            try await withProxy(policy) { proxy in
-                // 60 requests of 4 documents, 8 distinct queries per chunk: 8 backend calls wanted at once, 2 allowed.
-                let id = try await Self.submit(proxy, ["requests": Self.requests(60, documents: 4)])
-                try await until { (try? await Self.status(proxy, id)["status"] as? String) == "running" }
-                for round in 0..<3 {
-                    let replies = try await withThrowingTaskGroup(of: ProxyClient.Reply.self) { group in
-                        for n in 0..<4 {
-                            let docs = documents(4, prefix: "live \(round)-\(n)")
-                            group.addTask { try await proxy.post("/v1/rerank", object: ["query": "live \(n)", "documents": docs]) }
-                        }
-                        return try await group.reduce(into: []) { $0.append($1) }
+        try await Self.withSharedBackend(delay: .milliseconds(40), maxConcurrency: 4, chunkPairs: 32) { fake, proxy in
+            // 60 requests of 4 documents, 8 distinct queries per chunk: 8 backend calls wanted at once, 2 allowed.
+            let id = try await Self.submit(proxy, ["requests": Self.requests(60, documents: 4)])
+            try await until { (try? await Self.status(proxy, id)["status"] as? String) == "running" }
+            for round in 0..<3 {
+                let replies = try await withThrowingTaskGroup(of: ProxyClient.Reply.self) { group in
+                    for n in 0..<4 {
+                        let docs = documents(4, prefix: "live \(round)-\(n)")
+                        group.addTask { try await proxy.post("/v1/rerank", object: ["query": "live \(n)", "documents": docs]) }
                     }
-                    #expect(replies.allSatisfy { $0.status == 200 })
+                    return try await group.reduce(into: []) { $0.append($1) }
                 }
-                // Interactive traffic was served while the job still had work left.
-                let during = try await Self.status(proxy, id)
-                #expect(during["status"] as? String == "running")
-                let done = try await Self.wait(proxy, id, for: ["succeeded", "failed"], limit: .seconds(30))
-                #expect(done["status"] as? String == "succeeded")
-                // The job never held more than its share (2 of 4) of the backend's concurrency, and used it.
-                #expect(fake.peak("job") == 2)
-                #expect(fake.peak("live") >= 2)
+                #expect(replies.allSatisfy { $0.status == 200 })
             }
+            // Interactive traffic was served while the job still had work left.
+            let during = try await Self.status(proxy, id)
+            #expect(during["status"] as? String == "running")
+            let done = try await Self.wait(proxy, id, for: ["succeeded", "failed"], limit: .seconds(30))
+            #expect(done["status"] as? String == "succeeded")
+            // The job never held more than its share (2 of 4) of the backend's concurrency, and used it.
+            #expect(fake.peak("job") == 2)
+            #expect(fake.peak("live") >= 2)
         }
     }
 }

@@ -113,7 +113,7 @@ struct StatusController: Sendable {
         let runtime = pipeline.runtime.current
         let pools = runtime.models.all.map(PoolStatus.init)
         var report = StatsReport(
-            snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount,
+            snapshot: stats.snapshot(), cache: pipeline.cache, storeHealth: storeStatus.report, inFlight: pipeline.coalescer.inFlightCount + pipeline.backgroundCoalescer.inFlightCount,
             pools: pools, keys: runtime.keyRing.isEnabled ? runtime.keyStats.snapshot : nil
         )
         report.policy = reloadStats.report(runtime, drainingPools: pipeline.runtime.drainingPools)

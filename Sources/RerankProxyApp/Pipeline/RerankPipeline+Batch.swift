@@ -94,7 +94,7 @@ extension RerankPipeline {
         var plan = RerankPlan(keys: keys)
         let lookupSlot = slotByKey
         let pairs = pairOfSlot
-        await resolve(&plan, model: model, logger: logger) {
+        await resolve(&plan, model: model, priority: priority, logger: logger) {
             Work(groups: groups, sendBy: sendBy, priority: priority) { key in
                 guard let slot = lookupSlot[key] else { preconditionFailure("a key that is not this batch's") }
                 return pairs[slot]

@@ -18,6 +18,9 @@ final class RerankPipeline: Sendable {
     let runtime: RuntimeHolder
     let cache: TieredCache
     let coalescer = Coalescer<CacheKey, Double>()
+    /// Job (background) work's flights. Apart so an interactive request never joins a flight that waits in the
+    /// pool's background lane (behind all interactive traffic); at worst a pair both want is scored twice.
+    let backgroundCoalescer = Coalescer<CacheKey, Double>()
     let stats: ProxyStats
     /// Leases shared with the other replicas (Redis), so a pair is scored once across all of them; `nil` alone.
     let leases: (any PairLeases)?
@@ -107,7 +110,10 @@ final class RerankPipeline: Sendable {
     /// Settles every key of `plan`: cache tiers first, then the coalescer, leading flights for what nobody
     /// has in flight and joining the others' (claiming again what failed in a flight it only joined).
     /// - Parameter work: what the keys score; called once, when the first flight is led.
-    func resolve(_ plan: inout RerankPlan, model: ModelRuntime, logger: Logger, work makeWork: () -> Work) async {
+    func resolve(
+        _ plan: inout RerankPlan, model: ModelRuntime, priority: BackendPool.Priority = .interactive, logger: Logger, work makeWork: () -> Work
+    ) async {
+        let coalescer = priority == .background ? backgroundCoalescer : self.coalescer
         let lookup = await cache.lookup(plan.keys)
         var toClaim = plan.lookedUp(lookup.scores, fromStore: lookup.fromStore, storeFailed: lookup.storeFailed)
         var work: Work?
@@ -117,7 +123,7 @@ final class RerankPipeline: Sendable {
             if let flight = claim.flight {
                 let flightWork = work ?? makeWork()
                 work = flightWork
-                let led = await lead(flight, model: model, work: flightWork, logger: logger)
+                let led = await lead(flight, in: coalescer, model: model, work: flightWork, logger: logger)
                 plan.led(flight.keys, outcome: led.outcome, rechecked: led.rechecked, remote: led.remote, tokens: led.tokens)
             }
             for (flight, keys) in claim.joined {
@@ -153,12 +159,12 @@ final class RerankPipeline: Sendable {
     /// The flight is always completed, so nobody waiting on it can be left hanging.
     private func lead(
         _ flight: Coalescer<CacheKey, Double>.Flight,
+        in coalescer: Coalescer<CacheKey, Double>,
         model: ModelRuntime,
         work: Work,
         logger: Logger
     ) async -> Led {
         let cache = self.cache
-        let coalescer = self.coalescer
         let sendBy = work.sendBy
         let pairs = flight.keys.map(work.pair)
         let task = Task {
