@@ -53,7 +53,8 @@ final class RedisServerProcess: @unchecked Sendable {
     let extraArguments: [String]
 
     init(extraArguments: [String] = []) throws {
-        port = Int.random(in: 20_000..<40_000)
+        // Below Linux's ephemeral range (32768 and up), where port-0 test servers and clients live.
+        port = Int.random(in: 20_000..<32_000)
         self.extraArguments = extraArguments
         try start()
     }
@@ -70,7 +71,7 @@ final class RedisServerProcess: @unchecked Sendable {
         lock.withLock { _ in self.process = process }
         // Ready when it answers PING (up to 5 s).
         let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline {
+        while Date() < deadline, process.isRunning {
             if (try? redisRun(url, [["PING"]])) != nil { return }
             Thread.sleep(forTimeInterval: 0.02)
         }

@@ -171,6 +171,8 @@ import Testing
         try await fake.run { url in
             let policy = {
                 var policy = redisPolicy(url: redis.url, backendURL: url, memoryEntries: 1000)
+                // Purges must reach Redis here; a loaded CI machine can take longer than the 50 ms default.
+                policy.cache.redis.timeout = DurationValue(.seconds(1), text: "1s")
                 policy.auth = self.policy(url).auth
                 return policy
             }()
@@ -195,6 +197,7 @@ import Testing
         try await fake.run { url in
             let shared = {
                 var shared = redisPolicy(url: sharedRedisURL!, backendURL: url, memoryEntries: 1000)
+                shared.cache.redis.timeout = DurationValue(.seconds(1), text: "1s")
                 shared.auth = policy(url).auth
                 return shared
             }()

@@ -22,7 +22,9 @@ func redisPolicy(url: String, backendURL: String, memoryEntries: Int) -> PolicyC
 ///
 /// `@unchecked Sendable`: `process` is only touched under `lock`.
 final class OwnRedisServer: @unchecked Sendable {
-    let port = Int.random(in: 20_000..<40_000)
+    /// Below Linux's ephemeral range (32768 and up), where test servers bound to port 0 and clients live: a port
+    /// another listener holds would make redis-server exit while that listener answers in its place.
+    let port = Int.random(in: 20_000..<32_000)
     private let lock = NSLock()
     private var process: Process?
     var url: String { "redis://127.0.0.1:\(port)/0" }
@@ -39,10 +41,12 @@ final class OwnRedisServer: @unchecked Sendable {
         try process.run()
         lock.withLock { self.process = process }
         let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline {
+        while Date() < deadline, process.isRunning {
             if portAccepts(port) { return }
             Thread.sleep(forTimeInterval: 0.02)
         }
+        // It exited (its port was taken) or never listened: fail here, not later against a stranger on the port.
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "redis-server did not start on port \(port)"])
     }
 
     func stop() {
