@@ -167,7 +167,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     BatchController(pipeline: pipeline, rerank: rerankController, maxBatchPairs: policy.jobs.maxBatchPairs).addRoutes(to: router)
     JobsController(pipeline: pipeline, rerank: rerankController, runner: jobRunner, configuration: policy.jobs).addRoutes(to: router)
     StatusController(
-        pipeline: pipeline, stats: stats, registry: options.registry,
+        pipeline: pipeline, stats: stats, registry: options.registry, poolGauges: options.registry.map(PoolGauges.init),
         maxDocuments: policy.server.maxDocuments, storeStatus: storeStatus, reloadStats: reloadStats
     ).addRoutes(to: router)
     AdminController(reloader: reloader, runtime: runtime).addRoutes(to: router)

@@ -108,6 +108,7 @@ import Testing
                         steady.fail(with: nil)
                         let before = try await p.policyStats()
                         #expect(before["generation"] as? Int == 1)
+                        #expect(try await p.metrics().contains(#"rerank_backend_healthy{model="m1",backend="fake-a"} 1"#))
 
                         let sqlite = URL(fileURLWithPath: p.file).deletingLastPathComponent().path + "/scores.sqlite"
                         try p.write(Self.yaml([("m1", "fake-b", urlB), ("steady", "fake-s", urlSteady), ("m2", "fake-a2", urlA)], sqlite: sqlite))
@@ -150,6 +151,11 @@ import Testing
                         #expect(metrics.contains("rerank_reload_failures_total 0"))
                         #expect(metrics.contains("rerank_policy_generation 2.0"))
                         #expect(metrics.contains(#"rerank_backend_pairs_total{model="m2",backend="fake-a2"} 1"#))
+                        // The gauges of m1's replaced backend are gone, not frozen at their last value (its counters stay).
+                        #expect(metrics.contains(#"rerank_backend_healthy{model="m1",backend="fake-b"} 1"#))
+                        for gauge in ["rerank_backend_healthy", "rerank_backend_in_flight", "rerank_backend_queue_depth"] {
+                            #expect(!metrics.contains(gauge + #"{model="m1",backend="fake-a"}"#))
+                        }
                         // Nothing was in flight on m1's old pool: it is freed, and no longer probed.
                         try await until { (try? await p.policyStats()["draining_pools"] as? Int) == 0 }
                     }

@@ -10,6 +10,8 @@ struct StatusController: Sendable {
     let pipeline: RerankPipeline
     let stats: ProxyStats
     let registry: PrometheusCollectorRegistry?
+    /// The pool gauges, published into `registry` at each read of `/metrics`.
+    let poolGauges: PoolGauges?
     let maxDocuments: Int
     let storeStatus: StoreStatus
     /// The policy's file, hash, generation and reload counts (`policy` in `/v1/stats`).
@@ -33,7 +35,7 @@ struct StatusController: Sendable {
         if let registry {
             router.get("/metrics") { request, _ in
                 try requireAdmin(request)
-                PoolStatus.publish(pipeline.runtime.current.models.all.map(PoolStatus.init), to: registry)
+                poolGauges?.publish(pipeline.runtime.current.models.all.map(PoolStatus.init))
                 return Response(
                     status: .ok,
                     headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
