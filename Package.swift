@@ -124,6 +124,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A private redis-server and the shared test Redis's URL, for both test targets that use Redis.
+        .target(name: "RedisTestSupport", path: "Tests/RedisTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "RerankCoreTests", dependencies: ["RerankCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(name: "RerankClientTests", dependencies: ["RerankClient", "RerankCore"], swiftSettings: swiftSettings),
         .testTarget(
@@ -134,6 +136,7 @@ let package = Package(
         .testTarget(
             name: "RerankCacheTests",
             dependencies: [
+                "RedisTestSupport",
                 "RerankCache",
                 "RerankCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -145,6 +148,7 @@ let package = Package(
         .testTarget(
             name: "RerankProxyAppTests",
             dependencies: [
+                "RedisTestSupport",
                 "RerankProxyApp",
                 "RerankBackends",
                 "RerankCache",

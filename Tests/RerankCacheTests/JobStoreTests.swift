@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 import Logging
 import Testing
 

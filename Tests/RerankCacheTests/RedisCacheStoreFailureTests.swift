@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 import InMemoryLogging
 import Logging
 import Testing
@@ -11,7 +12,7 @@ import Testing
 @Suite(.enabled(if: sharedRedisURL != nil && redisServerPath != nil, "REDIS_URL is not set or redis-server is not installed"))
 struct RedisCacheStoreFailureTests {
     @Test func aStoppedRedisGivesFastMissesThenHitsResumeWithoutANewStore() async throws {
-        let server = try RedisServerProcess()
+        let server = try PrivateRedisServer()
         defer { server.stop() }
         let logs = InMemoryLogHandler()
         let logger = Logger(label: "redis-failure") { _ in logs }

@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 import Testing
 
 @testable import RerankCache
@@ -100,7 +101,7 @@ struct RedisCacheStoreTests {
 @Suite(.enabled(if: sharedRedisURL != nil && redisServerPath != nil, "REDIS_URL is not set or redis-server is not installed"))
 struct RedisRoundTripTests {
     @Test func aLookupIsOneMGETAndAFlushPipelinesItsSETs() async throws {
-        let server = try RedisServerProcess()
+        let server = try PrivateRedisServer()
         defer { server.stop() }
         let store = try RedisCacheStore(configuration: .init(url: server.url, timeout: .seconds(1), ttl: .seconds(60), pipelineSize: 100), logger: testLogger)
         store.save((0..<250).map { (testKey($0), CachedScore(score: Double($0), storedAt: 1)) })

@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 import Synchronization
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
 @Suite(.enabled(if: sharedRedisURL != nil && redisServerPath != nil, "REDIS_URL is not set or redis-server is not installed"))
 struct RedisLatencyMeasurement {
     @Test func memoryHitsDoNotWaitForASlowRedis() async throws {
-        let server = try RedisServerProcess(extraArguments: ["--enable-debug-command", "yes"])
+        let server = try PrivateRedisServer(extraArguments: ["--enable-debug-command", "yes"])
         defer { server.stop() }
         let store = try RedisCacheStore(configuration: .init(url: server.url, timeout: .milliseconds(50), ttl: .seconds(60)), logger: testLogger)
         let cache = TieredCache(memory: MemoryCacheStore(capacity: 10_000, ttlSeconds: 0), store: store, logger: testLogger)

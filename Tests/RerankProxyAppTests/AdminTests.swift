@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 @testable import RerankProxyApp
 import Testing
 
@@ -165,7 +166,7 @@ import Testing
 
     @Test(.enabled(if: redisServerPath != nil, "redis-server is not installed"))
     func aPurgeAfterRedisLostItsGenerationStillMovesOn() async throws {
-        let redis = try OwnRedisServer()
+        let redis = try PrivateRedisServer()
         let fake = FakeRerankBackend()
         let docs = documents(3)
         try await fake.run { url in

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import RedisTestSupport
 import NIOCore
 import RerankProxyApp
 import Testing

@@ -1,64 +1,15 @@
 import Foundation
+import RedisTestSupport
 import RerankCache
 import RerankCore
 import RerankProxyApp
 import Testing
-
-/// The shared test Redis (`.ci/run` and `scripts/test.sh` start one and export it); `nil` skips these tests.
-let sharedRedisURL = ProcessInfo.processInfo.environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
-
-/// The `redis-server` binary, for tests that stop and restart a Redis of their own.
-let redisServerPath: String? = ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
-    .first { FileManager.default.isExecutableFile(atPath: $0) }
 
 func redisPolicy(url: String, backendURL: String, memoryEntries: Int) -> PolicyConfig {
     var policy = testPolicy(backends: [BackendConfig(name: "fake-0", url: backendURL)], store: .redis, memoryEntries: memoryEntries)
     policy.cache.redis.url = url
     policy.cache.redis.prefix = "rrapp:\(UUID().uuidString.prefix(8)):"
     return policy
-}
-
-/// A private, memory-only redis-server this test can stop and restart (never the shared one).
-///
-/// `@unchecked Sendable`: `process` is only touched under `lock`.
-final class OwnRedisServer: @unchecked Sendable {
-    /// Below Linux's ephemeral range (32768 and up), where test servers bound to port 0 and clients live: a port
-    /// another listener holds would make redis-server exit while that listener answers in its place.
-    let port = Int.random(in: 20_000..<32_000)
-    private let lock = NSLock()
-    private var process: Process?
-    var url: String { "redis://127.0.0.1:\(port)/0" }
-
-    init() throws { try start() }
-    deinit { stop() }
-
-    func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: redisServerPath ?? "/usr/bin/redis-server")
-        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        lock.withLock { self.process = process }
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline, process.isRunning {
-            if portAccepts(port) { return }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        // It exited (its port was taken) or never listened: fail here, not later against a stranger on the port.
-        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "redis-server did not start on port \(port)"])
-    }
-
-    func stop() {
-        let process = lock.withLock { () -> Process? in defer { self.process = nil }; return self.process }
-        guard let process, process.isRunning else { return }
-        // SIGKILL: a crash, as the tests mean (nothing is persisted anyway); the child may inherit a mask that
-        // blocks SIGTERM. Stopped once its port refuses connections. Not waitUntilExit(): it relies on
-        // Foundation's run loop reaping the child, which can hang on a concurrency thread.
-        kill(process.processIdentifier, SIGKILL)
-        let deadline = Date().addingTimeInterval(5)
-        while portAccepts(port), Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
-    }
 }
 
 /// `cache.store: redis` end to end: exact scores, shared between proxies, and Redis never a point of failure.
@@ -112,7 +63,7 @@ struct RedisStoreTests {
 
     @Test(.enabled(if: redisServerPath != nil, "redis-server is not installed"))
     func killingRedisUnderLoadLosesNoRequestAndHitsResumeAfterARestart() async throws {
-        let server = try OwnRedisServer()
+        let server = try PrivateRedisServer()
         defer { server.stop() }
         let fake = FakeRerankBackend()
         try await fake.run { url in
@@ -170,15 +121,3 @@ struct RedisStoreTests {
     }
 }
 
-/// Whether something accepts TCP connections on 127.0.0.1:`port`.
-func portAccepts(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
-}
