@@ -124,19 +124,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // A private redis-server and the shared test Redis's URL, for both test targets that use Redis.
-        .target(name: "RedisTestSupport", path: "Tests/RedisTestSupport", swiftSettings: swiftSettings),
+        // What several test targets share: a manual clock, a private redis-server and the shared test Redis's URL.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "RerankCoreTests", dependencies: ["RerankCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(name: "RerankClientTests", dependencies: ["RerankClient", "RerankCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RerankBackendsTests",
-            dependencies: ["RerankBackends", "RerankCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["TestSupport", "RerankBackends", "RerankCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RerankCacheTests",
             dependencies: [
-                "RedisTestSupport",
+                "TestSupport",
                 "RerankCache",
                 "RerankCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "RerankProxyAppTests",
             dependencies: [
-                "RedisTestSupport",
+                "TestSupport",
                 "RerankProxyApp",
                 "RerankBackends",
                 "RerankCache",

@@ -1,6 +1,7 @@
 import Logging
 import RerankCore
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import RerankBackends

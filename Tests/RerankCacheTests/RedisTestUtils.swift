@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import RedisTestSupport
+import TestSupport
 
 @testable import RerankCache
 

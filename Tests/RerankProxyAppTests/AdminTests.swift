@@ -1,5 +1,5 @@
 import Foundation
-import RedisTestSupport
+import TestSupport
 @testable import RerankProxyApp
 import Testing
 

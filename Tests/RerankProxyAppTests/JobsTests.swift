@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import RedisTestSupport
+import TestSupport
 import NIOCore
 import RerankProxyApp
 import Testing
