@@ -23,6 +23,9 @@ public struct AppOptions: Sendable {
     public var policySHA256: String?
     /// Whether `SIGHUP` reloads ``policyFile`` (the `serve` command; never in-process tests, which share one process).
     public var reloadOnHangup: Bool
+    /// The clock of the timer loop (cache flushes and sweeps, health probes, generation refreshes, job rescans):
+    /// tests pass a manual clock and advance it instead of sleeping. Request and backend deadlines keep real time.
+    public var timers: TimeSource
 
     public init(
         host: String? = nil,
@@ -32,6 +35,7 @@ public struct AppOptions: Sendable {
         policyFile: String? = nil,
         policySHA256: String? = nil,
         reloadOnHangup: Bool = false,
+        timers: TimeSource = .continuous,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) {
         self.host = host
@@ -41,6 +45,7 @@ public struct AppOptions: Sendable {
         self.policyFile = policyFile
         self.policySHA256 = policySHA256
         self.reloadOnHangup = reloadOnHangup
+        self.timers = timers
         self.onServerRunning = onServerRunning
     }
 }
@@ -51,14 +56,18 @@ public struct AppOptions: Sendable {
 /// let app = try buildApplication(policy: try PolicyConfig.load(file: "policies/local.yaml"), options: .init())
 /// try await app.runService()
 /// ```
-/// Services start in the order cache writer, HTTP client, health checker, SIGHUP reloader (when
-/// ``AppOptions/reloadOnHangup``), server and stop in reverse, so on SIGTERM the
-/// server finishes its in-flight requests before the last cache writes are flushed and the store closed.
+/// Services start in the order HTTP client, SIGHUP reloader (when ``AppOptions/reloadOnHangup``), timer loop
+/// (``TimerLoop``: cache writers, health probes, generation refreshes, job rescans), job runner, server, and stop
+/// in reverse, so on SIGTERM the server finishes its in-flight requests and the runner its chunk before the last
+/// cache writes are flushed and the store closed, and no probe runs on a closed HTTP client.
 public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()) throws -> some ApplicationProtocol {
     let logger = options.logger
     let ttl = policy.cache.ttl.seconds
 
     var services: [any Service] = []
+    // Everything periodic (cache flushes and sweeps, health probes, generation refreshes, job rescans) runs on one
+    // timer loop, registered after the HTTP client and before the server (see the shutdown order above).
+    var periodic: [any PeriodicWork] = []
     let stats = ProxyStats(
         storeName: policy.cache.store.rawValue,
         backends: policy.models.flatMap { model in model.backends.map { (model.name, $0.name) } }
@@ -75,7 +84,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
                 logger: logger,
                 observer: stats
             )
-            services.append(SQLiteCacheWriter(store: opened.store, flushInterval: sqlite.flushInterval.duration, logger: logger))
+            periodic.append(SQLiteCacheWriter(store: opened.store, flushInterval: sqlite.flushInterval.duration, time: options.timers, logger: logger))
             store = opened.store
             storeStartup = .opened(movedAside: opened.movedAside)
         } catch {
@@ -95,7 +104,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
                 logger: logger,
                 observer: stats
             )
-            services.append(RedisCacheWriter(store: redis, logger: logger))
+            periodic.append(RedisCacheWriter(store: redis, logger: logger))
             store = redis
             storeStartup = .opened(movedAside: nil)
         } catch {
@@ -134,7 +143,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         )
     )
     // Probes the current pools, and retired ones until the requests on them are done.
-    services.append(HealthChecker(logger: logger) { runtime.poolsToProbe })
+    periodic.append(HealthChecker(logger: logger) { runtime.poolsToProbe })
     let reloadStats = ReloadStats(file: options.policyFile, loaded: runtime.current)
     let reloader = options.policyFile.map {
         PolicyReloader(file: $0, running: policy, holder: runtime, factory: factory, stats: stats, reloadStats: reloadStats, logger: logger)
@@ -143,7 +152,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     // Purges: each model's cache generation, kept in the store; re-read every second (replicas sharing Redis, and
     // models a reload adds).
     let purger = CachePurger(runtime: runtime, generations: generations, store: store as? any GenerationStore, logger: logger)
-    if purger.hasStore { services.append(GenerationRefresher(purger: purger)) }
+    if purger.hasStore { periodic.append(Periodic(name: "generation-refresh", interval: .seconds(1)) { await purger.load() }) }
     // Replicas sharing a Redis also share its leases, so a pair is scored once across all of them.
     let pipeline = RerankPipeline(runtime: runtime, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
     let requestLimits = RequestLimits(maxDocuments: policy.server.maxDocuments)
@@ -151,7 +160,10 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
         store: makeJobStore(cache: store, logger: logger), pipeline: pipeline, configuration: policy.jobs, limits: requestLimits, logger: logger,
         startsOpen: false
     )
-    // After the HTTP client: on shutdown the runner stops (ending its current chunk) before the client and the cache writer.
+    periodic += jobRunner.periodicWorks
+    // Before the runner: on shutdown the runner stops (ending its current chunk) before the timer loop's last
+    // cache flush, and the loop stops before the HTTP client its health probes use.
+    services.append(TimerLoop(works: periodic, time: options.timers, logger: logger))
     services.append(jobRunner)
 
     let limits = ServerLimits(policy.server, fileLimit: FileDescriptorLimit.current(), logger: logger)

@@ -11,12 +11,15 @@ import Testing
 struct RedisPairLeasesTests {
     let url = sharedRedisURL ?? ""
 
-    func replicas(lease: Duration = .seconds(10)) throws -> (RedisCacheStore, RedisCacheStore) {
+    /// Two stores on one prefix; the second's polls are paced by `waiterTime`.
+    func replicas(lease: Duration = .seconds(10), waiterTime: TimeSource = .continuous) throws -> (RedisCacheStore, RedisCacheStore) {
         let prefix = uniquePrefix()
-        let make = { () throws -> RedisCacheStore in
-            try RedisCacheStore(configuration: .init(url: self.url, prefix: prefix, timeout: .seconds(1), ttl: .seconds(60), lease: lease), logger: testLogger)
+        let make = { (time: TimeSource) throws -> RedisCacheStore in
+            try RedisCacheStore(
+                configuration: .init(url: self.url, prefix: prefix, timeout: .seconds(1), ttl: .seconds(60), lease: lease), logger: testLogger, time: time
+            )
         }
-        return (try make(), try make())
+        return (try make(.continuous), try make(waiterTime))
     }
 
     @Test func aLeaseIsTakenOnce() async throws {
@@ -30,12 +33,15 @@ struct RedisPairLeasesTests {
     }
 
     @Test func aWaiterGetsTheScoreOnceTheLeaderStoresIt() async throws {
-        let (a, b) = try replicas()
+        let clock = ManualClock()
+        let (a, b) = try replicas(waiterTime: TimeSource(clock))
         let key = testKey(1)
         #expect(await a.leases.acquire([key]) == [true])
         async let waited = b.leases.wait(for: [key], until: .now + .seconds(5))
-        try await Task.sleep(for: .milliseconds(100))
+        // The waiter found the lease held and paused before its next poll; only then is the score stored.
+        await clock.waitForSleepers(1)
         await a.leases.release([key], storing: [(key: key, score: 0.625)])
+        clock.advance(by: .seconds(1))
         #expect(await waited == [0.625])
         // The lease is gone and the score stored.
         #expect(await b.leases.acquire([key]) == [true])

@@ -1,4 +1,5 @@
 import Foundation
+import RerankCore
 import TestSupport
 @testable import RerankProxyApp
 import Testing
@@ -202,14 +203,18 @@ import Testing
                 shared.auth = policy(url).auth
                 return shared
             }()
+            // B's timer loop runs on a manual clock: it re-reads generations only when the test moves that clock.
+            let clockB = ManualClock()
             try await withProxy(shared) { a in
-                try await withProxy(shared) { b in
+                try await withProxy(shared, timers: TimeSource(clockB)) { b in
                     let body = jsonText(["query": "q", "documents": docs])
                     expectExact(try await a.post("/v1/rerank", body, headers: ["api-key": Self.appKey]), query: "q", documents: docs)
                     try await until { (try? await b.post("/v1/rerank", body, headers: ["api-key": Self.appKey]))?.header("X-Rerank-Cache") == "hits=5; coalesced=0; forwarded=0" }
                     #expect(fake.pairs == 5)
-                    // Purged on A: Redis holds the generation, B picks it up (re-read every second) and re-scores.
+                    // Purged on A: Redis holds the generation, B picks it up at its next refresh (every second) and re-scores.
                     try await expectRescoredAfterPurge(a, fake: fake, docs: docs)
+                    #expect(try await generation(b) == 0)
+                    clockB.advance(by: .seconds(1))
                     try await until { (try? await generation(b)) == 1 }
                     let afterPurge = try await b.post("/v1/rerank?explain=true", body, headers: ["api-key": Self.appKey])
                     expectExact(afterPurge, query: "q", documents: docs)

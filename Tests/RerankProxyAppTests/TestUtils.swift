@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import RerankCore
 import RerankProxyApp
 import Testing
 
@@ -38,8 +39,10 @@ var quietLogger: Logger {
 }
 
 /// Runs the real proxy over HTTP for the duration of `body`, which gets a client for it.
-func withProxy<T: Sendable>(_ policy: PolicyConfig, _ body: @Sendable (ProxyClient) async throws -> T) async throws -> T {
-    let app = try buildApplication(policy: policy, options: .init(logger: quietLogger))
+func withProxy<T: Sendable>(
+    _ policy: PolicyConfig, timers: TimeSource = .continuous, _ body: @Sendable (ProxyClient) async throws -> T
+) async throws -> T {
+    let app = try buildApplication(policy: policy, options: .init(logger: quietLogger, timers: timers))
     return try await app.test(.live) { client in
         try await body(ProxyClient(base: "http://127.0.0.1:\(client.port!)"))
     }

@@ -75,7 +75,7 @@ public final class RedisCacheStore: CacheStore {
         )
         self.keyspace = keyspace
         self.pool = RedisConnectionPool(configuration: configuration.pool, time: time, logger: logger)
-        self.leases = RedisPairLeases(pool: pool, keyspace: keyspace, lease: configuration.lease)
+        self.leases = RedisPairLeases(pool: pool, keyspace: keyspace, lease: configuration.lease, time: time)
         self.queue = Mutex(WriteQueue(capacity: configuration.maxPending))
     }
 

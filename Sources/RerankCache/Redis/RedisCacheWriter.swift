@@ -1,31 +1,29 @@
 import Logging
 import RerankCore
-import ServiceLifecycle
 
-/// The `Service` that writes ``RedisCacheStore``'s queued scores to Redis every `flushInterval`, in pipelines,
-/// and on graceful shutdown writes what is left (one last try) and closes the pool.
+/// Writes ``RedisCacheStore``'s queued scores to Redis every `flushInterval`, in pipelines, as a ``PeriodicWork``
+/// on the app's timer loop; when the loop stops it writes what is left (one last try) and closes the pool.
 ///
-/// Register it before the HTTP server so that it stops after the server has finished its requests.
-public struct RedisCacheWriter: Service {
+/// Register the loop before the HTTP server so that it stops after the server has finished its requests.
+public struct RedisCacheWriter: PeriodicWork {
     let store: RedisCacheStore
     let flushInterval: Duration
-    let time: TimeSource
     let logger: Logger
 
-    public init(store: RedisCacheStore, flushInterval: Duration = .milliseconds(100), time: TimeSource = .continuous, logger: Logger) {
+    public var name: String { "redis-writer" }
+    public var interval: Duration { flushInterval }
+
+    public init(store: RedisCacheStore, flushInterval: Duration = .milliseconds(100), logger: Logger) {
         self.store = store
         self.flushInterval = flushInterval
-        self.time = time
         self.logger = logger
     }
 
-    public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await cancelWhenGracefulShutdown { [time, flushInterval] in try await time.sleep(for: flushInterval) }
-            await flush()
-        }
-        let final = Task { await flush() }
-        await final.value
+    public func tick() async { await flush() }
+
+    /// One last write of what is queued, then the pool closed.
+    public func finish() async {
+        await flush()
         store.close()
         logger.info("Redis cache closed", metadata: [
             "rerank.cache.written": "\(store.entryCount)", "rerank.cache.pending": "\(store.pendingCount)",

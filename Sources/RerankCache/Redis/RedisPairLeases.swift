@@ -21,9 +21,15 @@ public final class RedisPairLeases: PairLeases {
     public let ownerID: String
     let minPoll: Duration
     let maxPoll: Duration
+    /// Paces the polls (tests move a manual clock to let a waiter poll again); the caller's deadline is real time.
+    let time: TimeSource
 
-    init(pool: RedisConnectionPool, keyspace: RedisKeyspace, lease: Duration, minPoll: Duration = .milliseconds(2), maxPoll: Duration = .milliseconds(50)) {
+    init(
+        pool: RedisConnectionPool, keyspace: RedisKeyspace, lease: Duration, time: TimeSource = .continuous,
+        minPoll: Duration = .milliseconds(2), maxPoll: Duration = .milliseconds(50)
+    ) {
         self.pool = pool
+        self.time = time
         self.keyspace = keyspace
         self.lease = lease
         self.ownerID = (0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined()
@@ -61,7 +67,6 @@ public final class RedisPairLeases: PairLeases {
         var scores = [Double?](repeating: nil, count: keys.count)
         var open = Array(keys.indices)
         var pause = minPoll
-        let clock = ContinuousClock()
         while !open.isEmpty {
             let asked = open.map { keys[$0] }
             let commands = [keyspace.mget(asked), keyspace.mget(asked, lease: true)]
@@ -80,10 +85,10 @@ public final class RedisPairLeases: PairLeases {
             }
             open = stillOpen
             guard !open.isEmpty else { break }
-            let now = clock.now
-            guard now < deadline else { break }
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else { break }
             do {
-                try await clock.sleep(until: min(now.advanced(by: pause), deadline))
+                try await time.sleep(for: min(pause, left))
             } catch {
                 break
             }

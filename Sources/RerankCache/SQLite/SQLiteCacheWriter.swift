@@ -1,18 +1,23 @@
 import Logging
 import RerankCore
-import ServiceLifecycle
+import Synchronization
 
-/// The `Service` that makes ``SQLiteCacheStore`` writes durable: it commits queued scores in batches
-/// every `flushInterval`, sweeps expired and surplus rows every `sweepInterval`, and on graceful
-/// shutdown flushes what is left and closes the database.
+/// Makes ``SQLiteCacheStore`` writes durable, as a ``PeriodicWork`` on the app's timer loop: it commits queued
+/// scores in batches every `flushInterval`, sweeps expired and surplus rows every `sweepInterval` (and once at
+/// start), and when the loop stops flushes what is left and closes the database.
 ///
-/// Register it before the HTTP server so that it stops after the server has finished its requests.
-public struct SQLiteCacheWriter: Service {
+/// Register the loop before the HTTP server so that it stops after the server has finished its requests.
+public final class SQLiteCacheWriter: PeriodicWork {
     let store: SQLiteCacheStore
     let flushInterval: Duration
     let sweepInterval: Duration
     let time: TimeSource
     let logger: Logger
+    /// When the next time-driven sweep is due (the overflow sweep runs whenever a flush leaves too many rows).
+    private let nextSweep: Mutex<Duration>
+
+    public var name: String { "sqlite-writer" }
+    public var interval: Duration { flushInterval }
 
     public init(
         store: SQLiteCacheStore,
@@ -26,25 +31,31 @@ public struct SQLiteCacheWriter: Service {
         self.sweepInterval = sweepInterval
         self.time = time
         self.logger = logger
+        self.nextSweep = Mutex(time.now + sweepInterval)
     }
 
-    public func run() async throws {
-        // Sweep once at start so a restart with a lower max_entries or an elapsed TTL applies at once.
+    /// Sweeps once, so a restart with a lower max_entries or an elapsed TTL applies at once.
+    public func start() async {
         await sweep()
-        var nextSweep = time.now + sweepInterval
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            // Wake at once on graceful shutdown instead of finishing the interval.
-            try? await cancelWhenGracefulShutdown { [time, flushInterval] in try await time.sleep(for: flushInterval) }
-            await flush()
-            if time.now >= nextSweep || store.entryCount > store.configuration.maxEntries && store.configuration.maxEntries > 0 {
-                await sweep()
-                nextSweep = time.now + sweepInterval
-            }
+        nextSweep.withLock { $0 = time.now + sweepInterval }
+    }
+
+    /// Flushes, then sweeps when the sweep is due or the flush left more rows than `max_entries`.
+    public func tick() async {
+        await flush()
+        let now = time.now
+        let overflowing = store.configuration.maxEntries > 0 && store.entryCount > store.configuration.maxEntries
+        let due = nextSweep.withLock { next in
+            guard now >= next || overflowing else { return false }
+            next = now + sweepInterval
+            return true
         }
-        // The last flush must happen even when this task was cancelled (GRDB refuses work in a cancelled
-        // task), so it runs in a task of its own.
-        let final = Task { await flush() }
-        await final.value
+        if due { await sweep() }
+    }
+
+    /// The last flush, then the database closed (the timer loop calls it from an uncancelled task).
+    public func finish() async {
+        await flush()
         store.close()
         logger.info("SQLite cache closed", metadata: ["rerank.cache.entries": "\(store.entryCount)"])
     }

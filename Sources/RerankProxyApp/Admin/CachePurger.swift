@@ -1,7 +1,6 @@
 import Logging
 import RerankCache
 import RerankCore
-import ServiceLifecycle
 
 /// Purges a model's cached scores (`POST /admin/purge`) by advancing its ``CacheGeneration``.
 ///
@@ -67,28 +66,6 @@ final class CachePurger: Sendable {
         } catch {
             logger.debug("reading cache generations failed", metadata: ["error.type": "\(error)"])
             return false
-        }
-    }
-}
-
-/// Re-reads the stored generations every `interval`, so a purge on one replica reaches the others sharing Redis
-/// within it, and a model a reload adds takes its stored generation.
-struct GenerationRefresher: Service {
-    let purger: CachePurger
-    let interval: Duration
-    let time: TimeSource
-
-    init(purger: CachePurger, interval: Duration = .seconds(1), time: TimeSource = .continuous) {
-        self.purger = purger
-        self.interval = interval
-        self.time = time
-    }
-
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await cancelWhenGracefulShutdown { try await time.sleep(for: interval) }
-            if Task.isShuttingDownGracefully { break }
-            await purger.load()
         }
     }
 }

@@ -23,6 +23,8 @@ final class JobRunner: Service, Sendable {
         /// Jobs told to stop by `DELETE`: they end `cancelled` at their next chunk boundary.
         var cancelling: Set<String> = []
         var stopping = false
+        /// Set by ``open()``: the timer loop's rescans and sweeps wait for it too.
+        var open = false
     }
 
     let store: any JobStore
@@ -62,11 +64,14 @@ final class JobRunner: Service, Sendable {
         self.now = now
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (opening, opened) = AsyncStream.makeStream(of: Void.self)
-        if startsOpen { opened.finish() }
+        if startsOpen { open() }
     }
 
     /// Lets the runner start jobs (the app calls it once it is ready to serve; see `startsOpen`).
-    func open() { opened.finish() }
+    func open() {
+        state.withLock { $0.open = true }
+        opened.finish()
+    }
 
     // MARK: - API side
 
@@ -100,9 +105,10 @@ final class JobRunner: Service, Sendable {
     func run() async throws {
         await withGracefulShutdownHandler {
             for await _ in opening {}
+            // Unfinished jobs (a restarted proxy resumes its own) and expired ones at once; then on the timer loop.
+            await rescan(first: true)
+            await sweep()
             await withDiscardingTaskGroup { group in
-                group.addTask { await self.sweepPeriodically() }
-                group.addTask { await self.rescanPeriodically() }
                 for await _ in wakeups {
                     while let id = state.withLock({ $0.startNext(limit: configuration.concurrency) }) {
                         group.addTask {
@@ -126,39 +132,43 @@ final class JobRunner: Service, Sendable {
     /// `false` once graceful shutdown began: running jobs stop at their next chunk boundary.
     var isRunning: Bool { !state.withLock { $0.stopping } }
 
+    /// Whether the runner was opened and is not stopping: the timer loop's rescans and sweeps run only then.
+    private var isOpenAndRunning: Bool { state.withLock { $0.open && !$0.stopping } }
+
     /// Queues the store's unfinished jobs this runner does not hold: at start (a restarted proxy resumes its jobs)
     /// and every ``rescanEvery`` (jobs of a replica that stopped); the claim decides who runs each.
-    private func rescanPeriodically() async {
-        var first = true
-        while isRunning {
-            do {
-                let unfinished = try await store.unfinished().map(\.id)
-                let added = state.withLock { $0.enqueue(unfinished) }
-                if added > 0 {
-                    if first { logger.info("resuming unfinished rerank jobs", metadata: ["rerank.jobs": "\(added)"]) }
-                    wake.yield()
-                }
-            } catch {
-                logger.warning("cannot read unfinished jobs from the store", metadata: ["error.type": "\(error)"])
+    func rescan(first: Bool = false) async {
+        do {
+            let unfinished = try await store.unfinished().map(\.id)
+            let added = state.withLock { $0.enqueue(unfinished) }
+            if added > 0 {
+                if first { logger.info("resuming unfinished rerank jobs", metadata: ["rerank.jobs": "\(added)"]) }
+                wake.yield()
             }
-            first = false
-            try? await cancelWhenGracefulShutdown { try await self.time.sleep(for: Self.rescanEvery) }
+        } catch {
+            logger.warning("cannot read unfinished jobs from the store", metadata: ["error.type": "\(error)"])
         }
     }
 
-    /// Deletes finished jobs older than `jobs.ttl`, at start and then every `min(ttl / 10, 1 h)`.
-    private func sweepPeriodically() async {
-        let ttl = configuration.ttl.duration
-        let every = min(ttl / 10, .seconds(3600))
-        while isRunning {
-            do {
-                let swept = try await store.sweep(finishedBefore: now() - ttl.components.seconds)
-                if swept > 0 { logger.info("swept expired rerank jobs", metadata: ["rerank.jobs": "\(swept)"]) }
-            } catch {
-                logger.warning("job sweep failed", metadata: ["error.type": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await self.time.sleep(for: every) }
+    /// Deletes finished jobs older than `jobs.ttl`: at start and every ``sweepEvery``.
+    func sweep() async {
+        do {
+            let swept = try await store.sweep(finishedBefore: now() - configuration.ttl.duration.components.seconds)
+            if swept > 0 { logger.info("swept expired rerank jobs", metadata: ["rerank.jobs": "\(swept)"]) }
+        } catch {
+            logger.warning("job sweep failed", metadata: ["error.type": "\(error)"])
         }
+    }
+
+    /// `min(jobs.ttl / 10, 1 h)`.
+    var sweepEvery: Duration { min(configuration.ttl.duration / 10, .seconds(3600)) }
+
+    /// The runner's rescans and sweeps, for the app's timer loop (they wait for ``open()``).
+    var periodicWorks: [any PeriodicWork] {
+        [
+            Periodic(name: "job-rescan", interval: Self.rescanEvery) { [self] in if isOpenAndRunning { await rescan() } },
+            Periodic(name: "job-sweep", interval: sweepEvery) { [self] in if isOpenAndRunning { await sweep() } },
+        ]
     }
 }
 
