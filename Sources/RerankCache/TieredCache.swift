@@ -17,13 +17,13 @@ public final class TieredCache: Sendable {
         public var fromStore: [Bool]?
     }
 
-    public let memory: MemoryCacheStore?
+    public let memory: MemoryTier?
     public let store: (any CacheStore)?
     private let logger: Logger
     private let now: @Sendable () -> Int64
 
     public init(
-        memory: MemoryCacheStore?,
+        memory: MemoryTier?,
         store: (any CacheStore)?,
         logger: Logger,
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }

@@ -15,7 +15,7 @@ struct RedisLatencyMeasurement {
         let server = try PrivateRedisServer(extraArguments: ["--enable-debug-command", "yes"])
         defer { server.stop() }
         let store = try RedisCacheStore(configuration: .init(url: server.url, timeout: .milliseconds(50), ttl: .seconds(60)), logger: testLogger)
-        let cache = TieredCache(memory: MemoryCacheStore(capacity: 10_000, ttlSeconds: 0), store: store, logger: testLogger)
+        let cache = TieredCache(memory: MemoryTier(capacity: 10_000, ttlSeconds: 0), store: store, logger: testLogger)
         let hot = (0..<20).map { testKey($0) }
         cache.save(hot.map { ($0, 0.5) })
         try await store.flush()

@@ -15,7 +15,7 @@ struct FailingStore: CacheStore {
 @Suite struct TieredCacheTests {
     @Test func memoryThenStoreWithPromotion() async throws {
         let store = try SQLiteCacheStore(configuration: .init(path: temporarySQLitePath()), logger: testLogger)
-        let memory = MemoryCacheStore(capacity: 100, ttlSeconds: 0)
+        let memory = MemoryTier(capacity: 100, ttlSeconds: 0)
         let cache = TieredCache(memory: memory, store: store, logger: testLogger)
         cache.save([(testKey(1), 0.5)])
         try await store.flush()
@@ -32,7 +32,7 @@ struct FailingStore: CacheStore {
     }
 
     @Test func storeFailureIsAMissNotAnError() async {
-        let memory = MemoryCacheStore(capacity: 100, ttlSeconds: 0)
+        let memory = MemoryTier(capacity: 100, ttlSeconds: 0)
         let cache = TieredCache(memory: memory, store: FailingStore(), logger: testLogger)
         cache.save([(testKey(1), 0.5)])
         let lookup = await cache.lookup([testKey(1), testKey(2)])

@@ -16,7 +16,7 @@ import Testing
         let pool = BackendPool(model: "test-model", backends: [client], configuration: .init(maxBatch: 8), observer: stats)
         let pipeline = RerankPipeline(
             models: [ModelRuntime(name: "test-model", revision: "", api: .cohere, pool: pool)],
-            cache: TieredCache(memory: MemoryCacheStore(capacity: 1000, ttlSeconds: 0), store: table.store, logger: quietLogger),
+            cache: TieredCache(memory: MemoryTier(capacity: 1000, ttlSeconds: 0), store: table.store, logger: quietLogger),
             stats: stats,
             leases: FakePairLeases(owner: name, table: table)
         )

@@ -72,7 +72,7 @@ import Testing
             let stats = ProxyStats(storeName: "none", backends: [("test-model", "fake-0")])
             let client = HTTPBackendClient(configuration: .init(name: "fake-0", api: .cohere, url: url, model: "test-model"), httpClient: .shared)
             let pool = BackendPool(model: "test-model", backends: [client], configuration: .init(), observer: stats)
-            let cache = TieredCache(memory: MemoryCacheStore(capacity: 100, ttlSeconds: 0), store: nil, logger: quietLogger)
+            let cache = TieredCache(memory: MemoryTier(capacity: 100, ttlSeconds: 0), store: nil, logger: quietLogger)
             let pipeline = RerankPipeline(
                 models: [ModelRuntime(name: "test-model", revision: "", api: .cohere, pool: pool)], cache: cache, stats: stats
             )

@@ -1,17 +1,18 @@
 import RerankCore
 import Synchronization
 
-/// The bounded in-process tier: a sharded CLOCK cache (second-chance LRU approximation).
+/// The bounded in-process tier: a sharded CLOCK cache (second-chance LRU approximation). Not a ``CacheStore``:
+/// it answers synchronously, with no IO and no write queue, so ``TieredCache`` asks it first and apart.
 ///
 /// Lookups and inserts are O(1) under one shard's lock; eviction gives recently read entries a second
 /// chance, so hot pairs stay while one-off pairs cycle out. Entries expire `ttl` seconds after they were
 /// first stored anywhere (the `storedAt` carried from SQLite), never later.
 /// ```swift
-/// let memory = MemoryCacheStore(capacity: 1_000_000, ttlSeconds: 0)
+/// let memory = MemoryTier(capacity: 1_000_000, ttlSeconds: 0)
 /// memory.insert(key, CachedScore(score: 0.9, storedAt: now))
 /// memory.score(for: key, now: now)   // 0.9
 /// ```
-public final class MemoryCacheStore: Sendable {
+public final class MemoryTier: Sendable {
     struct Shard {
         var index: [CacheKey: Int] = [:]
         var keys: [CacheKey] = []

@@ -3,9 +3,9 @@ import Testing
 @testable import RerankCache
 @testable import RerankCore
 
-@Suite struct MemoryCacheStoreTests {
+@Suite struct MemoryTierTests {
     @Test func storesAndReturnsExactScores() {
-        let memory = MemoryCacheStore(capacity: 10, ttlSeconds: 0)
+        let memory = MemoryTier(capacity: 10, ttlSeconds: 0)
         memory.insert(testKey(1), .init(score: 0.1 + 0.2, storedAt: 0))
         #expect(memory.score(for: testKey(1), now: 100)?.score.bitPattern == (0.1 + 0.2).bitPattern)
         #expect(memory.score(for: testKey(2), now: 100) == nil)
@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test func staysWithinCapacity() {
-        let memory = MemoryCacheStore(capacity: 8, ttlSeconds: 0)
+        let memory = MemoryTier(capacity: 8, ttlSeconds: 0)
         for n in 0..<100 { memory.insert(testKey(n), .init(score: Double(n), storedAt: 0)) }
         #expect(memory.count == 8)
         let survivors = (0..<100).filter { memory.score(for: testKey($0), now: 0) != nil }
@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func recentlyReadEntriesSurviveEviction() {
-        let memory = MemoryCacheStore(capacity: 4, ttlSeconds: 0)
+        let memory = MemoryTier(capacity: 4, ttlSeconds: 0)
         for n in 0..<4 { memory.insert(testKey(n), .init(score: Double(n), storedAt: 0)) }
         // Read 0 and 1: they get a second chance, so the next two inserts evict 2 and 3.
         _ = memory.score(for: testKey(0), now: 0)
@@ -35,14 +35,14 @@ import Testing
     }
 
     @Test func expiredEntriesMiss() {
-        let memory = MemoryCacheStore(capacity: 4, ttlSeconds: 60)
+        let memory = MemoryTier(capacity: 4, ttlSeconds: 60)
         memory.insert(testKey(1), .init(score: 1, storedAt: 1000))
         #expect(memory.score(for: testKey(1), now: 1060) != nil)
         #expect(memory.score(for: testKey(1), now: 1061) == nil)
     }
 
     @Test func largeCapacityIsSharded() {
-        let memory = MemoryCacheStore(capacity: 100_000, ttlSeconds: 0)
+        let memory = MemoryTier(capacity: 100_000, ttlSeconds: 0)
         for n in 0..<5000 { memory.insert(testKey(n), .init(score: Double(n), storedAt: 0)) }
         #expect(memory.count == 5000)
         #expect(memory.capacity >= 100_000)
