@@ -89,7 +89,7 @@ class BertConfig:
     max_pos: int
 
     @classmethod
-    def load(cls, source: Path) -> "BertConfig":
+    def load(cls, source: Path) -> BertConfig:
         c = json.loads((source / "config.json").read_text())
         if c.get("hidden_act", "gelu") != "gelu":
             raise ValueError(f"unsupported hidden_act {c.get('hidden_act')}")
@@ -155,7 +155,7 @@ def reference_forward(
     bias = (1.0 - attention_mask.astype(np.float64))[:, None, None, :] * MASK_BIAS
     for i in range(cfg.layers):
         p = f"encoder.layer.{i}."
-        lin = lambda t, n: t @ w[p + n + ".weight"].T + w[p + n + ".bias"]  # noqa: E731
+        lin = lambda t, n, p=p: t @ w[p + n + ".weight"].T + w[p + n + ".bias"]  # noqa: E731
         q = lin(x, "attention.self.query").reshape(B, S, nh, hd).transpose(0, 2, 1, 3)
         k = lin(x, "attention.self.key").reshape(B, S, nh, hd).transpose(0, 2, 1, 3)
         v = lin(x, "attention.self.value").reshape(B, S, nh, hd).transpose(0, 2, 1, 3)
@@ -254,7 +254,7 @@ def build_graph(w: dict[str, np.ndarray], cfg: BertConfig, mode: str, head=None)
     for i in range(cfg.layers):
         p = f"encoder.layer.{i}."
 
-        def lin(t, n, s=1.0, hint=None):
+        def lin(t, n, s=1.0, hint=None, p=p):
             wt = (w[p + n + ".weight"].T * s).astype(np.float32)
             bb = (w[p + n + ".bias"] * s).astype(np.float32)
             m = g.op("MatMul", [t, g.const(p + n + ".weight_t", wt)], hint)
@@ -434,7 +434,7 @@ def verify_export(model_path, tokenizer_path, weights, cfg, mode, tol: float = 1
     feeds = {"input_ids": ids, "attention_mask": mask}
     if mode == "cross":
         feeds["token_type_ids"] = tt
-    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds), strict=True))
     ref = reference_forward(weights, cfg, ids, mask, tt if mode == "cross" else None, mode)
     rep: dict = {}
     keys = ["last_hidden_state", "sentence_embedding"] if mode == "bi" else ["logits"]

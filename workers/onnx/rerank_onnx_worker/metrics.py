@@ -26,7 +26,7 @@ class Histogram:
     def render(self) -> list[str]:
         n = f"{PREFIX}_{self.name}"
         lines = [f"# HELP {n} {self.help}", f"# TYPE {n} histogram"]
-        for b, c in zip(self.buckets, self.counts):
+        for b, c in zip(self.buckets, self.counts, strict=True):
             lines.append(f'{n}_bucket{{le="{b:g}"}} {c}')
         lines += [f'{n}_bucket{{le="+Inf"}} {self.count}', f"{n}_sum {self.sum:.6f}", f"{n}_count {self.count}"]
         return lines

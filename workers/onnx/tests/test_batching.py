@@ -23,7 +23,7 @@ def test_padded_batch_equals_one_at_a_time(mode, bi_model, cross_model):
     s_b = m.scores(list(batched), raw_scores=False)
     s_1 = m.score_unbatched(BREAD_QUERY, TEXTS)
     assert len(s_b) == len(TEXTS)
-    assert max(abs(a - b) for a, b in zip(s_b, s_1)) <= 1e-5
+    assert max(abs(a - b) for a, b in zip(s_b, s_1, strict=True)) <= 1e-5
 
 
 def test_cross_uses_token_type_ids(cross_model):
@@ -68,10 +68,10 @@ def test_batcher_across_requests_matches_unbatched(mode, bi_model, cross_model):
     assert b.metrics.batches_total < sum(len(t) + (mode == "bi") for _, t in reqs)
     assert b.metrics.batch_size.sum / b.metrics.batch_size.count > 2
     assert b.metrics.batch_tokens.counts[-1] == b.metrics.batch_tokens.count  # all <= 32768
-    for (q, t), o in zip(reqs, outs):
+    for (q, t), o in zip(reqs, outs, strict=True):
         got = m.scores(o, False)
         want = m.score_unbatched(q, t)
-        assert max(abs(a - c) for a, c in zip(got, want)) <= 1e-5
+        assert max(abs(a - c) for a, c in zip(got, want, strict=True)) <= 1e-5
 
 
 def test_split_respects_token_budget(cross_model):

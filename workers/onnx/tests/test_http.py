@@ -162,7 +162,7 @@ def test_concurrent_http_batches_and_matches(cross_server):
         outs = list(ex.map(call, reqs))
     batches = cross_server.batcher.metrics.batches_total - before
     assert batches < 64  # pairs from different requests shared session.run calls
-    for (q, t), body in zip(reqs, outs):
+    for (q, t), body in zip(reqs, outs, strict=True):
         ref = cross_server.model.score_unbatched(q, t)
         assert len(body) == 4
         for x in body:
