@@ -53,10 +53,15 @@ public protocol CacheStoreObserver: Sendable {
     /// `count` lookups of a store that answers misses instead of throwing (Redis down, slow, or holding a
     /// value that is not a score) failed.
     func cacheStoreErrors(tier: String, count: Int)
+    /// One ``TieredCache`` lookup that missed in memory: `memoryMisses` keys not in the memory tier, of which
+    /// `storeAsked` went to the store in one round trip of `storeRoundTrip` (`nil` when there is no store) and
+    /// `storeHits` were found there.
+    func cacheLookedUp(memoryMisses: Int, storeAsked: Int, storeHits: Int, storeRoundTrip: Duration?)
 }
 
 extension CacheStoreObserver {
     public func cacheStoreErrors(tier: String, count: Int) {}
+    public func cacheLookedUp(memoryMisses: Int, storeAsked: Int, storeHits: Int, storeRoundTrip: Duration?) {}
 }
 
 /// Why a cache tier could not answer.

@@ -21,16 +21,21 @@ public final class TieredCache: Sendable {
     public let store: (any CacheStore)?
     private let logger: Logger
     private let now: @Sendable () -> Int64
+    /// Told each lookup's misses and store round trip (`/v1/stats` tiers, `/metrics`); a request answered wholly
+    /// from memory tells it nothing, so the hit path takes no lock for it.
+    private let observer: (any CacheStoreObserver)?
 
     public init(
         memory: MemoryTier?,
         store: (any CacheStore)?,
         logger: Logger,
+        observer: (any CacheStoreObserver)? = nil,
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) {
         self.memory = memory
         self.store = store
         self.logger = logger
+        self.observer = observer
         self.now = now
     }
 
@@ -51,7 +56,18 @@ public final class TieredCache: Sendable {
         } else {
             missing = Array(keys.indices)
         }
-        guard let store, !missing.isEmpty else { return result }
+        guard !missing.isEmpty else { return result }
+        guard let store else {
+            if memory != nil { observer?.cacheLookedUp(memoryMisses: missing.count, storeAsked: 0, storeHits: 0, storeRoundTrip: nil) }
+            return result
+        }
+        let started = ContinuousClock.now
+        defer {
+            observer?.cacheLookedUp(
+                memoryMisses: memory == nil ? 0 : missing.count, storeAsked: missing.count, storeHits: result.storeHits,
+                storeRoundTrip: started.duration(to: .now)
+            )
+        }
         do {
             let found = try await store.lookup(missing.map { keys[$0] })
             for (n, i) in missing.enumerated() {

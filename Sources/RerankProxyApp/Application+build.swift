@@ -114,7 +114,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     }
     let storeStatus = StoreStatus(name: policy.cache.store.rawValue, startup: storeStartup, store: store)
     let memory = policy.cache.memoryEntries > 0 ? MemoryTier(capacity: policy.cache.memoryEntries, ttlSeconds: ttl) : nil
-    let cache = TieredCache(memory: memory, store: store, logger: logger)
+    let cache = TieredCache(memory: memory, store: store, logger: logger, observer: stats)
 
     // The pool lets at most max_concurrency calls per backend hold a connection and queues the rest itself, so time
     // queued for a local connection is never mistaken for a slow backend.

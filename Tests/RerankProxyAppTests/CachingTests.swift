@@ -122,8 +122,8 @@ import Testing
         try await withProxy(testPolicy(backends: [BackendConfig(name: "fake-0", url: deadURL)], sqlitePath: path)) { proxy in
             expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs]), query: "q", documents: docs)
             let stats = try await proxy.stats()
-            #expect((stats["tiers"] as? [String: [String: Int]])?["sqlite"]?["hits"] == 12)
-            #expect((stats["tiers"] as? [String: [String: Int]])?["sqlite"]?["entries"] == 12)
+            #expect((stats["tiers"] as? [String: [String: Any]])?["sqlite"]?["hits"] as? Int == 12)
+            #expect((stats["tiers"] as? [String: [String: Any]])?["sqlite"]?["entries"] as? Int == 12)
             let miss = try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs + ["a new one"]])
             #expect(miss.status == 502)
             #expect((miss.object["message"] as? String)?.contains("fake-0") == true)

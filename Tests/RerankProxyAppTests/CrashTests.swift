@@ -93,14 +93,14 @@ import Testing
         let byQuery = Dictionary(grouping: expected.values, by: \.query).mapValues { $0.map(\.document) }
         try await fake.run { url in
             try await withProxy(testPolicy(backends: [BackendConfig(name: "fake-0", url: url)], sqlitePath: path)) { proxy in
-                #expect((try await proxy.stats()["tiers"] as? [String: [String: Int]])?["sqlite"]?["entries"] == rows)
+                #expect((try await proxy.stats()["tiers"] as? [String: [String: Any]])?["sqlite"]?["entries"] as? Int == rows)
                 for (query, documents) in byQuery.sorted(by: { $0.key < $1.key }) {
                     for start in stride(from: 0, to: documents.count, by: 100) {
                         let chunk = Array(documents[start..<min(start + 100, documents.count)])
                         expectExact(try await proxy.post("/v1/rerank", object: ["query": query, "documents": chunk]), query: query, documents: chunk)
                     }
                 }
-                #expect((try await proxy.stats()["tiers"] as? [String: [String: Int]])?["sqlite"]?["hits"] == rows)
+                #expect((try await proxy.stats()["tiers"] as? [String: [String: Any]])?["sqlite"]?["hits"] as? Int == rows)
             }
         }
     }

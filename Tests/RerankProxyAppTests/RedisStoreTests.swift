@@ -1,4 +1,6 @@
 import Foundation
+import Metrics
+import Prometheus
 import TestSupport
 import RerankCache
 import RerankCore
@@ -34,6 +36,34 @@ struct RedisStoreTests {
                 let redis = (stats["tiers"] as? [String: Any])?["redis"] as? [String: Any]
                 #expect(redis?["hits"] as? Int == 30)
                 #expect((stats["store_health"] as? [String: Any])?["status"] as? String == "ok")
+            }
+        }
+    }
+
+    @Test func theRedisTierCountsItsMissesAndRoundTripsInStatsAndMetrics() async throws {
+        let fake = FakeRerankBackend()
+        try await fake.run { url in
+            let policy = redisPolicy(url: sharedRedisURL!, backendURL: url, memoryEntries: 0)
+            let registry = PrometheusCollectorRegistry()
+            let app = try withMetricsFactory(PrometheusMetricsFactory(registry: registry)) {
+                try buildApplication(policy: policy, options: AppOptions(logger: quietLogger, registry: registry))
+            }
+            try await app.test(.live) { client in
+                let proxy = ProxyClient(base: "http://127.0.0.1:\(client.port!)")
+                let docs = documents(8, prefix: "round-trip-\(UUID().uuidString.prefix(6))")
+                for _ in 0..<2 {
+                    expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs]), query: "q", documents: docs)
+                }
+                #expect(fake.pairs == 8)
+                let redis = (try await proxy.stats()["tiers"] as? [String: Any])?["redis"] as? [String: Any]
+                #expect(redis?["misses"] as? Int == 8)
+                #expect(redis?["hits"] as? Int == 8)
+                let lookup = redis?["lookup_ms"] as? [String: Double]
+                #expect((lookup?["p50"] ?? 0) > 0)
+                #expect((lookup?["p99"] ?? 0) >= (lookup?["p50"] ?? 1))
+                let metrics = String(decoding: try await proxy.get("/metrics").body, as: UTF8.self)
+                #expect(metrics.contains(#"rerank_cache_misses_total{tier="redis"} 8"#))
+                #expect(metrics.contains(#"rerank_cache_lookup_duration_seconds_count{tier="redis"} 2"#))
             }
         }
     }

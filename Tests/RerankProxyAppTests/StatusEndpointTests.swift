@@ -25,10 +25,16 @@ import Testing
                 #expect(stats["requests"] as? Int == 2)
                 #expect(pairs(stats) == ["total": 4, "hits": 1, "coalesced": 0, "forwarded": 3, "failed": 0])
                 #expect(stats["hit_ratio"] as? Double == 0.25)
-                let tiers = stats["tiers"] as? [String: [String: Int]]
-                #expect(tiers?["memory"]?["hits"] == 1)
-                #expect(tiers?["memory"]?["entries"] == 3)
-                #expect(tiers?["sqlite"]?["hits"] == 0)
+                let tiers = stats["tiers"] as? [String: [String: Any]]
+                #expect(tiers?["memory"]?["hits"] as? Int == 1)
+                #expect(tiers?["memory"]?["entries"] as? Int == 3)
+                #expect(tiers?["sqlite"]?["hits"] as? Int == 0)
+                // a, b, then c missed in memory and in SQLite: two store round trips.
+                #expect(tiers?["memory"]?["misses"] as? Int == 3)
+                #expect(tiers?["sqlite"]?["misses"] as? Int == 3)
+                let lookup = tiers?["sqlite"]?["lookup_ms"] as? [String: Double]
+                #expect((lookup?["p50"] ?? 0) > 0)
+                #expect((lookup?["p99"] ?? 0) >= (lookup?["p50"] ?? 1))
                 let backend = (stats["backends"] as? [[String: Any]])?.first
                 #expect(backend?["name"] as? String == "fake-0")
                 #expect(backend?["model"] as? String == "test-model")

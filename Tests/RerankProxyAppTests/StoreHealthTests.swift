@@ -91,7 +91,7 @@ import Testing
                     expectExact(try await proxy.post("/v1/rerank", object: ["query": "q", "documents": docs]), query: "q", documents: docs)
                 }
                 let stats = try await proxy.stats()
-                #expect((stats["tiers"] as? [String: [String: Int]])?["sqlite"]?["dropped_writes"] == 27)
+                #expect((stats["tiers"] as? [String: [String: Any]])?["sqlite"]?["dropped_writes"] as? Int == 27)
                 let health = stats["store_health"] as? [String: Any]
                 #expect(health?["status"] as? String == "degraded")
                 #expect((health?["reason"] as? String)?.contains("write queue full") == true)

@@ -33,6 +33,11 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         var pairs = RequestTally()
         var storeErrors = 0
         var droppedWrites = 0
+        /// Keys looked up and not found, per tier (a store miss includes a key whose lookup failed).
+        var memoryMisses = 0
+        var storeMisses = 0
+        /// One store lookup round trip each (an `MGET`, or one SQLite read of a request's keys).
+        var storeLookupMicros = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var backends: [String: BackendCounters] = [:]
         var backendOrder: [String] = []
         /// Calls refused at once per model because its queue was full.
@@ -50,6 +55,9 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         let storeHits: Counter
         let storeErrors: Counter
         let droppedWrites: Counter
+        let memoryMisses: Counter
+        let storeMisses: Counter
+        let storeLookup: Metrics.Timer
 
         init(storeName: String) {
             requests = Counter(label: "rerank_requests_total")
@@ -61,6 +69,9 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
             storeHits = Counter(label: "rerank_cache_hits_total", dimensions: [("tier", storeName)])
             storeErrors = Counter(label: "rerank_cache_errors_total", dimensions: [("tier", storeName)])
             droppedWrites = Counter(label: "rerank_cache_dropped_writes_total", dimensions: [("tier", storeName)])
+            memoryMisses = Counter(label: "rerank_cache_misses_total", dimensions: [("tier", "memory")])
+            storeMisses = Counter(label: "rerank_cache_misses_total", dimensions: [("tier", storeName)])
+            storeLookup = Metrics.Timer(label: "rerank_cache_lookup_duration_seconds", dimensions: [("tier", storeName)], preferredDisplayUnit: .seconds)
         }
     }
 
@@ -176,6 +187,22 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         metrics.storeErrors.increment(by: count)
     }
 
+    func cacheLookedUp(memoryMisses: Int, storeAsked: Int, storeHits: Int, storeRoundTrip: Duration?) {
+        let storeMisses = storeAsked - storeHits
+        let micros = storeRoundTrip.map { d in
+            let (seconds, attoseconds) = d.components
+            return UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        }
+        counters.withLock { c in
+            c.memoryMisses += memoryMisses
+            c.storeMisses += storeMisses
+            if let micros { _ = c.storeLookupMicros.record(micros) }
+        }
+        if memoryMisses > 0 { metrics.memoryMisses.increment(by: memoryMisses) }
+        if storeMisses > 0 { metrics.storeMisses.increment(by: storeMisses) }
+        if let micros { metrics.storeLookup.recordNanoseconds(Int64(micros) * 1000) }
+    }
+
     func cacheWritesDropped(tier: String, count: Int) {
         counters.withLock { $0.droppedWrites += count }
         metrics.droppedWrites.increment(by: count)
@@ -186,6 +213,9 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         var pairs: RequestTally
         var storeErrors: Int
         var droppedWrites: Int
+        var memoryMisses: Int
+        var storeMisses: Int
+        var storeLookupMicros: Histogram<UInt64>
         var backends: [(name: String, counters: BackendCounters)]
         var shed: [String: Int]
         var uptime: TimeInterval
@@ -198,6 +228,9 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
                 pairs: c.pairs,
                 storeErrors: c.storeErrors,
                 droppedWrites: c.droppedWrites,
+                memoryMisses: c.memoryMisses,
+                storeMisses: c.storeMisses,
+                storeLookupMicros: c.storeLookupMicros,
                 backends: c.backendOrder.compactMap { key in
                     c.backends[key].map { (String(key.split(separator: "\u{0}", maxSplits: 1).last ?? ""), $0) }
                 },

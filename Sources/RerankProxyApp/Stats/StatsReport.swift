@@ -9,10 +9,14 @@ struct StatsReport: Encodable {
 
     struct Tier: Encodable {
         var hits: Int
+        /// Keys looked up here and not found (for the store: including keys whose lookup failed).
+        var misses: Int
         var entries: Int
         var capacity: Int?
         var errors: Int?
         var dropped_writes: Int?
+        /// The store's lookup round trip (one per request that missed in memory), in milliseconds.
+        var lookup_ms: Latency?
     }
 
     struct Latency: Encodable {
@@ -78,9 +82,15 @@ struct StatsReport: Encodable {
         requests = s.requests
         pairs = Pairs(total: s.pairs.total, hits: s.pairs.hits, coalesced: s.pairs.coalesced, forwarded: s.pairs.forwarded, failed: s.pairs.failed)
         hit_ratio = s.pairs.total > 0 ? Double(s.pairs.hits) / Double(s.pairs.total) : 0
-        tiers = ["memory": Tier(hits: s.pairs.memoryHits, entries: cache.memory?.count ?? 0, capacity: cache.memory?.capacity ?? 0)]
+        tiers = ["memory": Tier(hits: s.pairs.memoryHits, misses: s.memoryMisses, entries: cache.memory?.count ?? 0, capacity: cache.memory?.capacity ?? 0)]
         if let store = cache.store {
-            tiers[store.name] = Tier(hits: s.pairs.storeHits, entries: store.entryCount, errors: s.storeErrors, dropped_writes: s.droppedWrites)
+            let lookups = s.storeLookupMicros
+            tiers[store.name] = Tier(
+                hits: s.pairs.storeHits, misses: s.storeMisses, entries: store.entryCount, errors: s.storeErrors, dropped_writes: s.droppedWrites,
+                lookup_ms: Latency(
+                    p50: Double(lookups.valueAtPercentile(50)) / 1000, p99: Double(lookups.valueAtPercentile(99)) / 1000
+                )
+            )
         }
         store_health = storeHealth
         coalescing_in_flight = inFlight

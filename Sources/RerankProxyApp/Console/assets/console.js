@@ -209,10 +209,12 @@ function renderTiers(stats) {
     const tr = el("tr");
     cell(tr, name);
     cell(tr, fmt(t.hits), "num");
+    cell(tr, t.misses === undefined ? "\u2013" : fmt(t.misses), "num");
     cell(tr, fmt(t.entries), "num");
     cell(tr, t.capacity ? fmt(t.capacity) : "\u2013", "num");
     cell(tr, t.errors === undefined ? "\u2013" : fmt(t.errors), "num");
     cell(tr, t.dropped_writes === undefined ? "\u2013" : fmt(t.dropped_writes), "num");
+    cell(tr, t.lookup_ms ? t.lookup_ms.p50.toFixed(2) + " / " + t.lookup_ms.p99.toFixed(2) : "\u2013", "num");
     body.appendChild(tr);
   }
   const health = stats.store_health || {};
