@@ -13,6 +13,12 @@ extension PolicyConfigTests {
         #expect(policy.summary.contains("batch_window=2ms  retries=2"))
     }
 
+    @Test func aWindowShorterThanAMillisecondIsKept() throws {
+        let policy = try PolicyConfig.parse("models:\n  - name: m\n    batch_window: 500us\n" + backend)
+        #expect(policy.models[0].batchWindow.duration == .microseconds(500))
+        #expect(policy.summary.contains("batch_window=500us"))
+    }
+
     @Test func byDefaultNothingWaitsAndEveryBackendMayBeTried() throws {
         let policy = try PolicyConfig.parse("models:\n  - name: m\n" + backend)
         #expect(policy.models[0].batchWindow.duration == .zero)

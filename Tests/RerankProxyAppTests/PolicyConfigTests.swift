@@ -74,13 +74,13 @@ import Testing
         #expect(policy?.models[0].canary?.tolerance == 1e-3)
     }
 
-    @Test(arguments: [("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("1.5m", .seconds(90)), ("2h", .seconds(7200)), ("30d", .seconds(2_592_000)), ("0", .zero)])
+    @Test(arguments: [("500us", Duration.microseconds(500)), ("1.5ms", .microseconds(1500)), ("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("1.5m", .seconds(90)), ("2h", .seconds(7200)), ("30d", .seconds(2_592_000)), ("0", .zero)])
     func durations(text: String, expected: Duration) throws {
         #expect(try DurationValue(parsing: text).duration == expected)
     }
 
     @Test func badDurationsAreRefused() {
-        for text in ["", "10", "5 parsecs", "-1s", "s"] {
+        for text in ["", "10", "5 parsecs", "-1s", "s", "us", "1e300d"] {
             #expect(throws: ConfigError.self) { try DurationValue(parsing: text) }
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// A duration written in the policy file as `<number><unit>` with unit `ms`, `s`, `m`, `h` or `d`
-/// (`30s`, `1.5h`, `30d`), or a bare `0`.
+/// A duration written in the policy file as `<number><unit>` with unit `us`, `ms`, `s`, `m`, `h` or `d`
+/// (`500us`, `1.5ms`, `30s`, `1.5h`, `30d`), or a bare `0`; kept to the microsecond.
 public struct DurationValue: Decodable, Sendable, Equatable, CustomStringConvertible {
     public var duration: Duration
     private var text: String
@@ -17,15 +17,15 @@ public struct DurationValue: Decodable, Sendable, Equatable, CustomStringConvert
             self.init(.zero, text: "0")
             return
         }
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        let units: [(String, Double)] = [("us", 0.000_001), ("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (unit, seconds) in units where trimmed.hasSuffix(unit) {
             let number = trimmed.dropLast(unit.count)
-            // "ms" ends with "s": only accept when what is left is a number.
-            guard let value = Double(number), value >= 0, value.isFinite else { continue }
-            self.init(.milliseconds(Int64((value * seconds * 1000).rounded())), text: trimmed)
+            // "ms" and "us" end with "s": only accept when what is left is a number.
+            guard let value = Double(number), value >= 0, value.isFinite, value * seconds < 1e12 else { continue }
+            self.init(.microseconds(Int64((value * seconds * 1_000_000).rounded())), text: trimmed)
             return
         }
-        throw ConfigError.invalid(path: "", message: "\"\(text)\" is not a duration (use a number with ms, s, m, h or d, e.g. 30s)")
+        throw ConfigError.invalid(path: "", message: "\"\(text)\" is not a duration (use a number with us, ms, s, m, h or d, e.g. 30s)")
     }
 
     public init(from decoder: any Decoder) throws {
