@@ -115,6 +115,16 @@ import Testing
         #expect(Set(keys).count == keys.count)
     }
 
+    @Test func hexRoundTripsAndAnythingElseIsRefused() throws {
+        let original = key(document: "hex")
+        #expect(CacheKey(hex: original.description) == original)
+        #expect(CacheKey(hex: original.description.uppercased()) == original)
+        #expect(CacheKey(hex: String(original.description.dropLast())) == nil)
+        #expect(CacheKey(hex: original.description + "00") == nil)
+        #expect(CacheKey(hex: "g" + original.description.dropFirst()) == nil)
+        #expect(CacheKey(hex: "") == nil)
+    }
+
     @Test func hashingUsesADigestWordNotTheTag() {
         // Keys of one model differ in hash value (a hash of the constant tag would put them all in one bucket).
         let hashes = Set((0..<64).map { key(document: "doc \($0)").hashValue })
