@@ -19,7 +19,9 @@ struct CacheCommand: AsyncParsableCommand {
         /// Opens the policy's store, runs `body`, closes it; any failure is printed to stderr and exits 1.
         func withAdmin<T>(_ body: (CacheAdmin) async throws(CacheAdmin.Failure) -> T) async throws -> T {
             var logger = Logger(label: "rerank-proxy.cache") { StreamLogHandler.standardError(label: $0) }
-            logger.logLevel = .warning
+            // Errors only: the store's own warnings are worded for a serving proxy ("lookups are misses …"); the
+            // command reports its failure itself.
+            logger.logLevel = .error
             let admin: CacheAdmin
             do {
                 admin = try CacheAdmin(policy: try PolicyConfig.load(file: config), logger: logger)
