@@ -1,8 +1,9 @@
 /// A persistent store that keeps each model's cache generation, so a purge (which advances it) outlives a
 /// restart and reaches every replica sharing the store.
 ///
-/// A purge never deletes rows: the generation is part of every cache key (``CacheKeyEncoder``), so the
-/// model's earlier scores can no longer be looked up and age out by the store's TTL and `max_entries`.
+/// Advancing the generation deletes nothing: the generation is part of every cache key (``CacheKeyEncoder``), so
+/// the model's earlier scores can no longer be looked up and age out by the store's TTL and `max_entries`
+/// (`rerank-proxy cache purge` also deletes them, by model tag: ``CacheAdministration/purge(tag:)``).
 /// ```swift
 /// let generation = try await store.advanceGeneration(model: "bge-reranker-v2-m3")   // 1, 2, …
 /// let all = try await store.generations(models: ["bge-reranker-v2-m3"])             // ["bge-reranker-v2-m3": 1]

@@ -10,7 +10,7 @@ struct RerankProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rerank-proxy",
         abstract: "A caching, coalescing reranking gateway in front of vLLM, TEI, Infinity or a local ONNX worker.",
-        subcommands: [Serve.self, CheckConfig.self, Rerank.self],
+        subcommands: [Serve.self, CheckConfig.self, Rerank.self, CacheCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -60,7 +60,9 @@ import Testing
                      "what is panda?", "The giant panda is a bear."] {
             bytes += field(text)
         }
-        let expected = CacheKey(bytes: Array(SHA256.hash(data: bytes)))
+        // The key: the model tag (SHA-256 of the domain string + the model name, first 8 bytes), then digest bytes 8..<32.
+        let tag = Array(SHA256.hash(data: Array("rerank-proxy model tag\u{0}bge-reranker-v2-m3".utf8)))[0..<8]
+        let expected = CacheKey(bytes: Array(tag) + Array(SHA256.hash(data: bytes))[8..<32])
         #expect(key(model: "bge-reranker-v2-m3", query: "what is panda?", document: "The giant panda is a bear.") == expected)
     }
 
@@ -78,7 +80,55 @@ import Testing
             let utf8 = Array(text.utf8)
             bytes += withUnsafeBytes(of: UInt64(utf8.count).bigEndian) { Array($0) } + utf8
         }
-        #expect(keyed(generation: 1).bytes == Array(SHA256.hash(data: bytes)))
+        #expect(Array(keyed(generation: 1).bytes[8...]) == Array(Array(SHA256.hash(data: bytes))[8..<32]))
+    }
+
+    // MARK: - Model tag
+
+    @Test func theModelTagIsTheKeysFirstEightBytes() {
+        let tag = CacheKey.modelTag("bge-reranker-v2-m3")
+        let made = key(model: "bge-reranker-v2-m3", query: "what is panda?", document: "a bear")
+        #expect(made.w0 == tag)
+        #expect(Array(made.bytes[0..<8]) == withUnsafeBytes(of: tag.bigEndian) { Array($0) })
+        // By hand: the first 8 bytes of SHA-256 over the domain string, a NUL and the name.
+        let digest = Array(SHA256.hash(data: Array("rerank-proxy model tag".utf8) + [0] + Array("bge-reranker-v2-m3".utf8)))
+        #expect(Array(made.bytes[0..<8]) == Array(digest[0..<8]))
+        #expect(CacheKeyEncoder(model: "bge-reranker-v2-m3", revision: "", settings: .init(), query: "q").modelTag == tag)
+    }
+
+    @Test func twoModelsKeysDifferInTheTag() {
+        #expect(CacheKey.modelTag("a") != CacheKey.modelTag("b"))
+        #expect(key(model: "a").w0 != key(model: "b").w0)
+        #expect(key(model: "a").w0 == CacheKey.modelTag("a"))
+    }
+
+    @Test func oneModelsKeysShareTheTagWhateverTheirRevisionSettingsTenantOrGeneration() {
+        let tag = CacheKey.modelTag("m")
+        let keys = [
+            key(), key(revision: "r2"), key(settings: .init(rawScores: true)), key(query: "other"), key(document: "other"),
+            CacheKeyEncoder(model: "m", revision: "", settings: .init(), query: "q", namespace: "tenant").key(document: "d"),
+            CacheKeyEncoder(model: "m", revision: "", settings: .init(), query: "q", generation: 7).key(document: "d"),
+            CacheKeyEncoder(model: "m", revision: "", settings: .init(), query: "q", namespace: "tenant", generation: 3).key(document: "d"),
+        ]
+        #expect(keys.allSatisfy { $0.w0 == tag })
+        // They are still different keys: the tag only groups them.
+        #expect(Set(keys).count == keys.count)
+    }
+
+    @Test func hexRoundTripsAndAnythingElseIsRefused() throws {
+        let original = key(document: "hex")
+        #expect(CacheKey(hex: original.description) == original)
+        #expect(CacheKey(hex: original.description.uppercased()) == original)
+        #expect(CacheKey(hex: String(original.description.dropLast())) == nil)
+        #expect(CacheKey(hex: original.description + "00") == nil)
+        #expect(CacheKey(hex: "g" + original.description.dropFirst()) == nil)
+        #expect(CacheKey(hex: "") == nil)
+    }
+
+    @Test func hashingUsesADigestWordNotTheTag() {
+        // Keys of one model differ in hash value (a hash of the constant tag would put them all in one bucket).
+        let hashes = Set((0..<64).map { key(document: "doc \($0)").hashValue })
+        #expect(hashes.count > 60)
     }
 }
 

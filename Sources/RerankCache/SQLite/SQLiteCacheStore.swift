@@ -168,30 +168,8 @@ public final class SQLiteCacheStore: CacheStore {
         }
         let entries = Array(batch)
         do {
-            let inserted = try await pool.write { db -> Int in
-                let insert = try db.cachedStatement(
-                    sql: "INSERT OR IGNORE INTO scores (key, score, stored_at) VALUES (?, ?, ?)"
-                )
-                let update = try db.cachedStatement(sql: "UPDATE scores SET score = ?, stored_at = ? WHERE key = ?")
-                var inserted = 0
-                for (key, value) in entries {
-                    insert.bind(key, at: 1)
-                    insert.bind(value.score, at: 2)
-                    insert.bind(value.storedAt, at: 3)
-                    try insert.run(in: db)
-                    if db.changesCount == 1 {
-                        inserted += 1
-                    } else {
-                        update.bind(value.score, at: 1)
-                        update.bind(value.storedAt, at: 2)
-                        update.bind(key, at: 3)
-                        try update.run(in: db)
-                    }
-                }
-                if inserted > 0 {
-                    try db.execute(sql: "UPDATE meta SET value = value + ? WHERE name = 'entries'", arguments: [inserted])
-                }
-                return inserted
+            let inserted = try await pool.write { db in
+                try Self.upsert(entries.lazy.map { ($0.key, $0.value.score, $0.value.storedAt) }, in: db)
             }
             rowCount.add(inserted)
         } catch {
@@ -206,6 +184,32 @@ public final class SQLiteCacheStore: CacheStore {
         // Only flush() takes and commits, so after a commit `flushing` holds exactly what was committed.
         finishEpisodes(queue.withLock { $0.committed() })
         return entries.count
+    }
+
+    /// Inserts or replaces `rows` (key, score, stored_at) and adds the keys that were new to the `meta` entry
+    /// count, in the caller's transaction; returns how many were new (a replaced key is not counted twice).
+    static func upsert(_ rows: some Sequence<(CacheKey, Double, Int64)>, in db: Database) throws -> Int {
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO scores (key, score, stored_at) VALUES (?, ?, ?)")
+        let update = try db.cachedStatement(sql: "UPDATE scores SET score = ?, stored_at = ? WHERE key = ?")
+        var inserted = 0
+        for (key, score, storedAt) in rows {
+            insert.bind(key, at: 1)
+            insert.bind(score, at: 2)
+            insert.bind(storedAt, at: 3)
+            try insert.run(in: db)
+            if db.changesCount == 1 {
+                inserted += 1
+            } else {
+                update.bind(score, at: 1)
+                update.bind(storedAt, at: 2)
+                update.bind(key, at: 3)
+                try update.run(in: db)
+            }
+        }
+        if inserted > 0 {
+            try db.execute(sql: "UPDATE meta SET value = value + ? WHERE name = 'entries'", arguments: [inserted])
+        }
+        return inserted
     }
 
     private func finishEpisodes(_ committed: WriteQueue.Committed) {

@@ -7,11 +7,14 @@ import Crypto
 /// tuples can never encode to the same bytes, unlike a plain `query + document` concatenation.
 ///
 /// The prefix up to and including the query is hashed once; each document continues from a copy of it.
+/// A key is the model's 8-byte tag followed by bytes 8..<32 of that digest (``CacheKey``'s layout).
 public struct CacheKeyEncoder {
     /// Bump when the encoding or the meaning of a stored score changes; old entries then simply miss.
     public static let version: UInt8 = 1
 
     private let prefix: SHA256
+    /// ``CacheKey/modelTag(_:)`` of the model: the first word of every key this encoder makes.
+    public let modelTag: UInt64
 
     /// Keys of a tenant whose cache is isolated start with this version byte and the tenant's name, so they
     /// can never equal a shared key or another tenant's.
@@ -48,13 +51,14 @@ public struct CacheKeyEncoder {
         }
         Self.append(query, to: &hasher)
         self.prefix = hasher
+        self.modelTag = CacheKey.modelTag(model)
     }
 
     /// The key of the pair (query, `document`) under this encoder's model and settings.
     public func key(document: String) -> CacheKey {
         var hasher = prefix
         Self.append(document, to: &hasher)
-        return CacheKey(digest: hasher.finalize())
+        return CacheKey(tag: modelTag, digest: hasher.finalize())
     }
 
     private static func append(_ field: String, to hasher: inout SHA256) {

@@ -1,0 +1,135 @@
+import Foundation
+import RerankCache
+import RerankCore
+
+// MARK: - export / import (format: CacheExportFormat)
+
+extension CacheAdmin {
+    /// Writes the store's scores (all, or one model's) to `path`, page by page: never the whole cache in memory.
+    /// Returns how many scores were written.
+    public func export(to path: String, model: String? = nil, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws(Failure) -> Int {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+            throw .file(path: path, reason: "cannot create the file")
+        }
+        defer { try? file.close() }
+        let header = CacheExportFormat.Header(
+            format: CacheExportFormat.name, version: CacheExportFormat.version, store: storeName, exportedAt: now,
+            models: Dictionary(uniqueKeysWithValues: models.map { ($0, CacheExportFormat.hex16(CacheKey.modelTag($0))) }), model: model
+        )
+        try write(CacheExportFormat.headerLine(header) + "\n", to: file, path: path)
+        let tag = model.map(CacheKey.modelTag)
+        var cursor: String? = ""
+        var count = 0
+        while let current = cursor {
+            let page: CacheExportPage
+            do { page = try await store.exportPage(tag: tag, cursor: current) } catch { throw .store(error) }
+            var text = ""
+            text.reserveCapacity(page.entries.count * 110)
+            for entry in page.entries { CacheExportFormat.append(entry, to: &text) }
+            try write(text, to: file, path: path)
+            count += page.entries.count
+            cursor = page.next
+        }
+        return count
+    }
+
+    public struct Imported: Sendable, Equatable {
+        /// Score lines in the file.
+        public var read: Int
+        /// Scores written (the rest had expired under this store's TTL).
+        public var written: Int
+
+        public var summary: String { "imported \(written) of \(read) scores (\(read - written) already expired under this policy's ttl)" }
+    }
+
+    /// Reads `path` twice, streaming: first every line is checked (a bad one stops the import before anything is
+    /// written, naming its line number), then the scores are written in batches of `batchSize`.
+    public func importFile(_ path: String, batchSize: Int = 1_000) async throws(Failure) -> Imported {
+        let read = try validate(path)
+        var reader = try LineReader(path: path)
+        defer { reader.close() }
+        _ = try reader.next(path: path)  // the header, checked above
+        let decoder = JSONDecoder()
+        var batch: [ExportedScore] = []
+        batch.reserveCapacity(batchSize)
+        var written = 0
+        while let (_, line) = try reader.next(path: path) {
+            guard !line.isEmpty, let entry = try? CacheExportFormat.entry(line, decoder: decoder) else { continue }
+            batch.append(entry)
+            if batch.count >= batchSize {
+                written += try await importBatch(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        written += try await importBatch(batch)
+        return Imported(read: read, written: written)
+    }
+
+    /// Checks the header and every score line of `path`; returns how many score lines it has.
+    func validate(_ path: String) throws(Failure) -> Int {
+        var reader = try LineReader(path: path)
+        defer { reader.close() }
+        guard let (_, first) = try reader.next(path: path) else { throw .badLine(path: path, line: 1, reason: "the file is empty") }
+        do { _ = try CacheExportFormat.header(first) } catch { throw .badLine(path: path, line: 1, reason: error.reason) }
+        let decoder = JSONDecoder()
+        var count = 0
+        while let (number, line) = try reader.next(path: path) {
+            if line.isEmpty { continue }
+            do { _ = try CacheExportFormat.entry(line, decoder: decoder) } catch { throw .badLine(path: path, line: number, reason: error.reason) }
+            count += 1
+        }
+        return count
+    }
+
+    private func importBatch(_ batch: [ExportedScore]) async throws(Failure) -> Int {
+        guard !batch.isEmpty else { return 0 }
+        do { return try await store.importScores(batch) } catch { throw .store(error) }
+    }
+
+    private func write(_ text: String, to file: FileHandle, path: String) throws(Failure) {
+        do { try file.write(contentsOf: Data(text.utf8)) } catch { throw .file(path: path, reason: "\(error)") }
+    }
+}
+
+/// Reads a file line by line in 1 MiB chunks (a line may be split across chunks), numbering lines from 1.
+struct LineReader {
+    private let file: FileHandle
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var number = 0
+    private var atEnd = false
+
+    init(path: String) throws(CacheAdmin.Failure) {
+        guard let file = FileHandle(forReadingAtPath: path) else { throw .file(path: path, reason: "cannot open the file for reading") }
+        self.file = file
+    }
+
+    /// The next line without its `\n` (and a trailing `\r`), or `nil` at the end.
+    mutating func next(path: String) throws(CacheAdmin.Failure) -> (number: Int, line: Substring)? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                return take(upTo: newline, skip: 1)
+            }
+            if atEnd {
+                guard start < buffer.count else { return nil }
+                return take(upTo: buffer.count, skip: 0)
+            }
+            let chunk: Data?
+            do { chunk = try file.read(upToCount: 1 << 20) } catch { throw .file(path: path, reason: "\(error)") }
+            buffer.removeFirst(start)
+            start = 0
+            if let chunk, !chunk.isEmpty { buffer.append(contentsOf: chunk) } else { atEnd = true }
+        }
+    }
+
+    private mutating func take(upTo end: Int, skip: Int) -> (number: Int, line: Substring) {
+        var stop = end
+        if stop > start, buffer[stop - 1] == UInt8(ascii: "\r") { stop -= 1 }
+        let line = String(decoding: buffer[start..<stop], as: UTF8.self)[...]
+        start = end + skip
+        number += 1
+        return (number, line)
+    }
+
+    func close() { try? file.close() }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import RerankCache
+import RerankCore
+import TestSupport
+import Testing
+
+@testable import RerankProxyApp
+
+/// A policy with two models on `store` (SQLite in a fresh file, or the shared test Redis under a fresh prefix).
+func adminPolicy(_ store: CacheConfig.Store, backendURL: String = "http://127.0.0.1:9", ttl: DurationValue = .init(.seconds(3600), text: "1h")) -> PolicyConfig {
+    var policy = testPolicy(backends: [BackendConfig(name: "fake-0", url: backendURL)], store: store)
+    policy.models.append(ModelConfig(name: "other-model", backends: [BackendConfig(name: "fake-0", url: backendURL)]))
+    policy.cache.ttl = ttl
+    policy.cache.redis.url = sharedRedisURL ?? "redis://127.0.0.1:1/0"
+    policy.cache.redis.prefix = "rrapp:\(UUID().uuidString.prefix(8)):"
+    policy.cache.redis.timeout = DurationValue(.seconds(2), text: "2s")
+    return policy
+}
+
+/// `n` keys of `model` (two tenants, two generations) with scores whose bit patterns are awkward.
+func seedEntries(_ model: String, _ n: Int, storedAt: Int64) -> [ExportedScore] {
+    (0..<n).map { i in
+        let encoder = CacheKeyEncoder(model: model, revision: "", settings: .init(), query: "q\(i % 3)", namespace: i % 2 == 0 ? nil : "t", generation: UInt64(i % 2))
+        // Not -0.0: SQLite reads an integral REAL back as +0.0 (a property of the SQLite tier, not of export).
+        let score: Double = [-5e-324, .pi, 1e-300, .leastNonzeroMagnitude, -7.25, 0.1 + 0.2][i % 6] * Double(i + 1)
+        return ExportedScore(key: encoder.key(document: "\(model) \(i)"), score: score, storedAt: storedAt - Int64(i % 50))
+    }
+}
+
+/// `rerank-proxy cache …` through ``CacheAdmin`` on real files and a real Redis.
+@Suite(.serialized, .enabled(if: sharedRedisURL != nil, "REDIS_URL is not set: start redis-server and export REDIS_URL (scripts/test.sh does)"))
+struct CacheAdminTests {
+    let now = Int64(Date().timeIntervalSince1970)
+
+    func admin(_ policy: PolicyConfig) throws -> CacheAdmin { try CacheAdmin(policy: policy, logger: quietLogger) }
+
+    /// Every score of `entries` in `admin`'s store, bit for bit (read back through an export of the whole store).
+    func expectHolds(_ admin: CacheAdmin, exactly entries: [ExportedScore], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let out = temporaryDirectory() + "-check.ndjson"
+        #expect(try await admin.export(to: out) == entries.count, sourceLocation: sourceLocation)
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        var stored: [CacheKey: UInt64] = [:]
+        for line in text.split(separator: "\n").dropFirst() {
+            let entry = try CacheExportFormat.entry(line, decoder: JSONDecoder())
+            stored[entry.key] = entry.score.bitPattern
+        }
+        #expect(stored == Dictionary(uniqueKeysWithValues: entries.map { ($0.key, $0.score.bitPattern) }), sourceLocation: sourceLocation)
+    }
+
+    @Test func exportFromSQLiteThenImportIntoRedisAndBackGivesTheSameScoresBitExactly() async throws {
+        let sqlite = try admin(adminPolicy(.sqlite))
+        let entries = seedEntries("test-model", 1_500, storedAt: now) + seedEntries("other-model", 300, storedAt: now)
+        #expect(try await sqlite.store.importScores(entries) == entries.count)
+        let file = temporaryDirectory() + "-sqlite.ndjson"
+        #expect(try await sqlite.export(to: file) == entries.count)
+        let header = try CacheExportFormat.header(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")[0])
+        #expect(header.models["test-model"] == CacheExportFormat.hex16(CacheKey.modelTag("test-model")))
+        #expect(header.store == "sqlite")
+
+        let redisPolicy = adminPolicy(.redis)
+        let redis = try admin(redisPolicy)
+        #expect(try await redis.importFile(file) == .init(read: entries.count, written: entries.count))
+        try await expectHolds(redis, exactly: entries)
+        // What a proxy on that Redis reads: the same bits.
+        let reader = try RedisCacheStore(configuration: .init(url: redisPolicy.cache.redis.url, prefix: redisPolicy.cache.redis.prefix, timeout: .seconds(2)), logger: quietLogger)
+        let found = try await reader.lookup(entries.map(\.key))
+        #expect(zip(found, entries).allSatisfy { $0?.score.bitPattern == $1.score.bitPattern })
+        reader.close()
+
+        // And back: Redis → file → a new SQLite file, one model only.
+        let back = temporaryDirectory() + "-redis.ndjson"
+        #expect(try await redis.export(to: back, model: "other-model") == 300)
+        let second = try admin(adminPolicy(.sqlite))
+        #expect(try await second.importFile(back) == .init(read: 300, written: 300))
+        try await expectHolds(second, exactly: Array(entries.suffix(300)))
+        #expect(try await second.stats().models.map(\.entries) == [0, 300])
+        for admin in [sqlite, redis, second] { admin.close() }
+    }
+
+    @Test func aCorruptLineIsRefusedNamingItAndNothingIsImported() async throws {
+        let source = try admin(adminPolicy(.sqlite))
+        _ = try await source.store.importScores(seedEntries("test-model", 10, storedAt: now))
+        let file = temporaryDirectory() + "-corrupt.ndjson"
+        _ = try await source.export(to: file)
+        source.close()
+        var lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        let target = try admin(adminPolicy(.redis))
+        for (bad, reason) in [
+            (String(lines[5].dropLast(3)), "not a score line"),  // truncated JSON
+            (lines[5].replacingOccurrences(of: "\"s\":\"", with: "\"s\":\"z"), "\"s\" must be 16 hex digits"),
+            (lines[5].replacingOccurrences(of: "\"k\":\"", with: "\"k\":\"00"), "\"k\" must be 64 hex digits"),
+        ] {
+            let original = lines[5]
+            lines[5] = bad
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file))
+            lines[5] = original
+            do {
+                _ = try await target.importFile(file)
+                Issue.record("a corrupt line was accepted: \(bad)")
+            } catch {
+                #expect(error.description.contains("\(file):6: \(reason)"), "\(error)")
+            }
+        }
+        try Data("{\"format\":\"rerank-proxy-cache\",\"version\":2,\"store\":\"x\",\"exported_at\":0,\"models\":{}}\n".utf8).write(to: URL(fileURLWithPath: file))
+        await #expect(throws: CacheAdmin.Failure.self) { try await target.importFile(file) }
+        #expect(try await target.stats().entries == 0)
+        target.close()
+    }
+
+    @Test func aRedisScoreWithAShortTTLBecomesAMissAndImportedEntriesGetTheRemainingTTL() async throws {
+        let policy = adminPolicy(.redis, ttl: .init(.milliseconds(1500), text: "1500ms"))
+        let store = try RedisCacheStore(
+            configuration: .init(url: policy.cache.redis.url, prefix: policy.cache.redis.prefix, timeout: .seconds(2), ttl: .milliseconds(300)),
+            logger: quietLogger
+        )
+        let key = seedEntries("test-model", 1, storedAt: now)[0].key
+        #expect(await store.storeNow([(key, 0.5)]))
+        #expect(try await store.lookup([key]).first??.score == 0.5)
+        try await until { (try? await store.lookup([key]).first ?? nil) == nil }
+
+        // Imported with the policy's 1.5 s TTL: fresh entries live, then expire by themselves; old ones never land.
+        let admin = try admin(policy)
+        let fresh = seedEntries("test-model", 20, storedAt: now).map { ExportedScore(key: $0.key, score: $0.score, storedAt: now) }
+        let old = seedEntries("other-model", 5, storedAt: now - 10)
+        #expect(try await admin.store.importScores(fresh + old) == fresh.count)
+        #expect(try await store.lookup(fresh.map(\.key)).allSatisfy { $0 != nil })
+        #expect(try await store.lookup(old.map(\.key)).allSatisfy { $0 == nil })
+        try await until { (try? await store.lookup(fresh.map(\.key)))?.allSatisfy { $0 == nil } ?? false }
+        admin.close()
+        store.close()
+    }
+
+    @Test func purgeAdvancesTheGenerationThenDeletesEveryStoredScoreOfTheModelOnly() async throws {
+        for store in [CacheConfig.Store.sqlite, .redis] {
+            let admin = try admin(adminPolicy(store))
+            let mine = seedEntries("test-model", 120, storedAt: now)
+            let other = seedEntries("other-model", 30, storedAt: now)
+            _ = try await admin.store.importScores(mine + other)
+            #expect(try await admin.stats().models.map(\.entries) == [120, 30])
+            #expect(try await admin.purge(model: "test-model") == .init(model: "test-model", generation: 1, deleted: 120))
+            #expect(try await admin.store.generations(models: ["test-model"]) == ["test-model": 1])
+            let stats = try await admin.stats()
+            #expect(stats.entries == 30)
+            #expect(stats.models.map(\.entries) == [0, 30])
+            try await expectHolds(admin, exactly: other)
+            // A model the policy does not list is refused unless forced.
+            await #expect(throws: CacheAdmin.Failure.self) { try await admin.purge(model: "gone-model") }
+            #expect(try await admin.purge(model: "gone-model", force: true).deleted == 0)
+            admin.close()
+        }
+    }
+
+    @Test func storeNoneIsAClearError() throws {
+        var policy = adminPolicy(.sqlite)
+        policy.cache.store = .none
+        #expect(throws: CacheAdmin.Failure.self) { try CacheAdmin(policy: policy, logger: quietLogger) }
+        do { _ = try CacheAdmin(policy: policy, logger: quietLogger) } catch { #expect(error.description.contains("cache.store: none")) }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import RerankProxyApp
+
+/// `rerank-proxy cache purge` against running replicas, and the `cache` commands as the built binary.
+@Suite(.serialized) struct CacheCommandTests {
+    /// `model`'s cache generation in a proxy's `/v1/stats`.
+    func generation(_ proxy: ProxyClient, _ model: String) async throws -> Int? {
+        (try await proxy.stats()["models"] as? [[String: Any]])?.first { $0["name"] as? String == model }?["cache_generation"] as? Int
+    }
+
+    func rerank(_ proxy: ProxyClient, model: String, docs: [String]) async throws -> ProxyClient.Reply {
+        let reply = try await proxy.post("/v1/rerank", object: ["model": model, "query": "q", "documents": docs])
+        expectExact(reply, query: "q", documents: docs)
+        return reply
+    }
+
+    @Test(.enabled(if: sharedRedisURL != nil, "REDIS_URL is not set: start redis-server and export REDIS_URL (scripts/test.sh does)"))
+    func aCLIPurgeStopsEveryReplicaServingTheModelFromMemoryWithinASecondOrTwo() async throws {
+        let fake = FakeRerankBackend()
+        let docs = documents(5, prefix: "cli-purge-\(UUID().uuidString.prefix(6))")
+        try await fake.run { url in
+            let shared = adminPolicy(.redis, backendURL: url)
+            try await withProxy(shared) { a in
+                try await withProxy(shared) { b in
+                    // Both models scored once (on A), then memory or Redis hits on both replicas.
+                    for model in ["test-model", "other-model"] {
+                        _ = try await rerank(a, model: model, docs: docs)
+                        try await until { (try? await self.rerank(b, model: model, docs: docs))?.header("X-Rerank-Cache") == "hits=5; coalesced=0; forwarded=0" }
+                    }
+                    #expect(try await rerank(a, model: "test-model", docs: docs).header("X-Rerank-Cache") == "hits=5; coalesced=0; forwarded=0")
+                    #expect(fake.pairs == 10)
+
+                    let admin = try CacheAdmin(policy: shared, logger: quietLogger)
+                    let purged = try await admin.purge(model: "test-model")
+                    admin.close()
+                    #expect(purged.generation == 1)
+                    #expect(purged.deleted == 5)
+                    // Each replica re-reads the generations every second: neither serves the purged scores after that.
+                    try await until(.seconds(3)) {
+                        let onA = try? await self.generation(a, "test-model")
+                        let onB = try? await self.generation(b, "test-model")
+                        return onA == 1 && onB == 1
+                    }
+                    #expect(try await rerank(a, model: "test-model", docs: docs).header("X-Rerank-Cache") == "hits=0; coalesced=0; forwarded=5")
+                    #expect(fake.pairs == 15)
+                    // B finds A's fresh scores in Redis (generation 1), never its own generation-0 memory entries.
+                    try await until { (try? await self.rerank(b, model: "test-model", docs: docs))?.header("X-Rerank-Cache") == "hits=5; coalesced=0; forwarded=0" }
+                    #expect(fake.pairs == 15)
+                    // The other model was not touched: still hits on both, no backend call.
+                    for proxy in [a, b] {
+                        #expect(try await rerank(proxy, model: "other-model", docs: docs).header("X-Rerank-Cache") == "hits=5; coalesced=0; forwarded=0")
+                        #expect(try await generation(proxy, "other-model") == 0)
+                    }
+                    #expect(fake.pairs == 15)
+                }
+            }
+        }
+    }
+
+    // MARK: - The binary
+
+    struct Finished {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func cache(_ arguments: [String]) async throws -> Finished {
+        let binary = try #require(proxyBinary(), "rerank-proxy is not built next to the tests; run `swift build --build-tests` first")
+        let base = temporaryDirectory()
+        for name in [".stdout", ".stderr"] { _ = FileManager.default.createFile(atPath: base + name, contents: nil) }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: binary)
+        child.arguments = ["cache"] + arguments
+        child.standardOutput = try #require(FileHandle(forWritingAtPath: base + ".stdout"))
+        child.standardError = try #require(FileHandle(forWritingAtPath: base + ".stderr"))
+        let exited = Mutex(false)
+        child.terminationHandler = { _ in exited.withLock { $0 = true } }
+        try child.run()
+        defer { if child.isRunning { kill(child.processIdentifier, SIGKILL) } }
+        try await until(.seconds(60)) { exited.withLock { $0 } }
+        func read(_ name: String) -> String { (try? String(contentsOfFile: base + name, encoding: .utf8)) ?? "" }
+        return Finished(status: child.terminationStatus, stdout: read(".stdout"), stderr: read(".stderr"))
+    }
+
+    @Test func theCommandsParseTheirFlagsAndRefuseMissingOrInvalidFiles() async throws {
+        let directory = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = directory + "/policy.yaml"
+        try Data("""
+            cache:
+              store: sqlite
+              sqlite:
+                path: \(directory)/scores.sqlite
+            models:
+              - name: test-model
+                backends:
+                  - name: b
+                    url: http://127.0.0.1:9
+            """.utf8).write(to: URL(fileURLWithPath: config))
+
+        let missing = try await cache(["stats", "--config", directory + "/nope.yaml"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("error:") && missing.stderr.contains("nope.yaml"), "\(missing.stderr)")
+        try Data("cache: [".utf8).write(to: URL(fileURLWithPath: directory + "/bad.yaml"))
+        #expect(try await cache(["stats", "--config", directory + "/bad.yaml"]).status == 1)
+        // ArgumentParser refuses a purge without --model (usage error, exit 64).
+        let noModel = try await cache(["purge", "--config", config])
+        #expect(noModel.status == 64, "\(noModel.stderr)")
+        #expect(noModel.stderr.contains("--model"))
+        let unknown = try await cache(["purge", "--model", "gone", "--config", config])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("not in the policy"), "\(unknown.stderr)")
+
+        let stats = try await cache(["stats", "--json", "--config", config])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any]
+        #expect(object?["store"] as? String == "sqlite")
+        #expect(object?["entries"] as? Int == 0)
+        let exported = try await cache(["export", "--out", directory + "/out.ndjson", "--config", config])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        #expect(exported.stdout.contains("exported 0 scores"))
+        #expect(try await cache(["import", directory + "/out.ndjson", "--config", config]).status == 0)
+        let absent = try await cache(["import", directory + "/absent.ndjson", "--config", config])
+        #expect(absent.status == 1)
+        #expect(absent.stderr.contains("absent.ndjson"), "\(absent.stderr)")
+    }
+}
