@@ -17,14 +17,15 @@ struct CacheCommand: AsyncParsableCommand {
         var config = "policies/local.yaml"
 
         /// Opens the policy's store, runs `body`, closes it; any failure is printed to stderr and exits 1.
-        func withAdmin<T>(_ body: (CacheAdmin) async throws(CacheAdmin.Failure) -> T) async throws -> T {
+        /// - Parameter creating: whether a missing SQLite file may be created (only `import` writes into a new cache).
+        func withAdmin<T>(creating: Bool = false, _ body: (CacheAdmin) async throws(CacheAdmin.Failure) -> T) async throws -> T {
             var logger = Logger(label: "rerank-proxy.cache") { StreamLogHandler.standardError(label: $0) }
             // Errors only: the store's own warnings are worded for a serving proxy ("lookups are misses …"); the
             // command reports its failure itself.
             logger.logLevel = .error
             let admin: CacheAdmin
             do {
-                admin = try CacheAdmin(policy: try PolicyConfig.load(file: config), logger: logger)
+                admin = try CacheAdmin(policy: try PolicyConfig.load(file: config), creating: creating, logger: logger)
             } catch {
                 fail("\(error)")
             }
@@ -103,7 +104,7 @@ struct CacheCommand: AsyncParsableCommand {
         var file: String
 
         func run() async throws {
-            let imported = try await options.withAdmin { admin throws(CacheAdmin.Failure) in try await admin.importFile(file) }
+            let imported = try await options.withAdmin(creating: true) { admin throws(CacheAdmin.Failure) in try await admin.importFile(file) }
             print(imported.summary)
         }
     }

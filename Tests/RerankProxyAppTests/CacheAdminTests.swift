@@ -32,7 +32,7 @@ func seedEntries(_ model: String, _ n: Int, storedAt: Int64) -> [ExportedScore] 
 struct CacheAdminTests {
     let now = Int64(Date().timeIntervalSince1970)
 
-    func admin(_ policy: PolicyConfig) throws -> CacheAdmin { try CacheAdmin(policy: policy, logger: quietLogger) }
+    func admin(_ policy: PolicyConfig) throws -> CacheAdmin { try CacheAdmin(policy: policy, creating: true, logger: quietLogger) }
 
     /// Every score of `entries` in `admin`'s store, bit for bit (read back through an export of the whole store).
     func expectHolds(_ admin: CacheAdmin, exactly entries: [ExportedScore], sourceLocation: SourceLocation = #_sourceLocation) async throws {

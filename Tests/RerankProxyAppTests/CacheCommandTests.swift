@@ -1,4 +1,5 @@
 import Foundation
+import RerankCache
 import Synchronization
 import TestSupport
 import Testing
@@ -112,6 +113,13 @@ import Testing
         let noModel = try await cache(["purge", "--config", config])
         #expect(noModel.status == 64, "\(noModel.stderr)")
         #expect(noModel.stderr.contains("--model"))
+
+        // A mistyped SQLite path is an error, not a new empty cache; only import creates the file.
+        let noFile = try await cache(["stats", "--config", config])
+        #expect(noFile.status == 1)
+        #expect(noFile.stderr.contains("no SQLite cache file"), "\(noFile.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/scores.sqlite"))
+        try SQLiteCacheStore(configuration: .init(path: directory + "/scores.sqlite"), logger: quietLogger).close()
         let unknown = try await cache(["purge", "--model", "gone", "--config", config])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("not in the policy"), "\(unknown.stderr)")

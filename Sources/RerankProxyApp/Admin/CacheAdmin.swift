@@ -40,8 +40,11 @@ public final class CacheAdmin: Sendable {
 
     /// Opens the policy's store. Redis commands get at least 5 s each (a proxy's 50 ms budget is for requests,
     /// not for `SCAN` pages); nothing connects until the first command.
-    /// - Throws: ``Failure/noStore`` for `store: none`, ``Failure/store(_:)`` when the store cannot be opened.
-    public init(policy: PolicyConfig, logger: Logger) throws(Failure) {
+    /// - Parameter creating: whether a missing SQLite file may be created (`import`); otherwise a mistyped
+    ///   `cache.sqlite.path` is an error instead of a new empty cache.
+    /// - Throws: ``Failure/noStore`` for `store: none`, ``Failure/file(path:reason:)`` for a missing SQLite file,
+    ///   ``Failure/store(_:)`` when the store cannot be opened.
+    public init(policy: PolicyConfig, creating: Bool = false, logger: Logger) throws(Failure) {
         models = policy.models.map(\.name)
         let cache = policy.cache
         do {
@@ -49,6 +52,9 @@ public final class CacheAdmin: Sendable {
             case .none:
                 throw Failure.noStore
             case .sqlite:
+                guard creating || FileManager.default.fileExists(atPath: cache.sqlite.path) else {
+                    throw Failure.file(path: cache.sqlite.path, reason: "no SQLite cache file here (cache.sqlite.path); nothing to administer")
+                }
                 let sqlite = try SQLiteCacheStore(
                     configuration: .init(path: cache.sqlite.path, maxEntries: cache.sqlite.maxEntries, ttlSeconds: cache.ttl.seconds),
                     logger: logger
