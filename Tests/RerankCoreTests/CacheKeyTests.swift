@@ -149,3 +149,14 @@ import Testing
         #expect(pairs.slotOf.isEmpty)
     }
 }
+
+@Suite struct CacheKeyEncoderTagTests {
+    @Test func aKeptModelTagGivesTheSameKeysAsOneComputedPerRequest() {
+        let computed = CacheKeyEncoder(model: "bge-reranker-v2-m3", revision: "r1", settings: .init(), query: "q", generation: 3)
+        let kept = CacheKeyEncoder(
+            model: "bge-reranker-v2-m3", revision: "r1", settings: .init(), query: "q", generation: 3, modelTag: CacheKey.modelTag("bge-reranker-v2-m3")
+        )
+        #expect(kept.key(document: "d") == computed.key(document: "d"))
+        #expect(kept.modelTag == computed.modelTag)
+    }
+}

@@ -28,7 +28,12 @@ public struct CacheKeyEncoder {
 
     /// - Parameter namespace: a tenant's name when its cache is isolated (`auth.keys[].isolate_cache`); `nil`: shared.
     /// - Parameter generation: the model's cache generation, advanced by every purge (`POST /admin/purge`); 0: never purged.
-    public init(model: String, revision: String, settings: ScoreSettings, query: String, namespace: String? = nil, generation: UInt64 = 0) {
+    /// - Parameter modelTag: ``CacheKey/modelTag(_:)`` of `model` when the caller keeps it (one hash per model, not
+    ///   per request); computed here when `nil`.
+    public init(
+        model: String, revision: String, settings: ScoreSettings, query: String, namespace: String? = nil, generation: UInt64 = 0,
+        modelTag: UInt64? = nil
+    ) {
         var hasher = SHA256()
         switch (namespace, generation) {
         case (nil, 0):
@@ -51,7 +56,7 @@ public struct CacheKeyEncoder {
         }
         Self.append(query, to: &hasher)
         self.prefix = hasher
-        self.modelTag = CacheKey.modelTag(model)
+        self.modelTag = modelTag ?? CacheKey.modelTag(model)
     }
 
     /// The key of the pair (query, `document`) under this encoder's model and settings.

@@ -78,7 +78,8 @@ extension RerankPipeline {
         let generation = model.generation.current
         let encoders = groups.map {
             CacheKeyEncoder(
-                model: model.name, revision: model.revision, settings: $0.settings, query: $0.query, namespace: namespace, generation: generation
+                model: model.name, revision: model.revision, settings: $0.settings, query: $0.query, namespace: namespace, generation: generation,
+                modelTag: model.tag
             )
         }
         for (r, request) in requests.enumerated() {

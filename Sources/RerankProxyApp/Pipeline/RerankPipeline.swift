@@ -81,7 +81,7 @@ final class RerankPipeline: Sendable {
         // Key every document; a document repeated within the request is one pair.
         let encoder = CacheKeyEncoder(
             model: model.name, revision: model.revision, settings: settings, query: request.query, namespace: namespace,
-            generation: model.generation.current
+            generation: model.generation.current, modelTag: model.tag
         )
         let pairs = PairKeys(encoder: encoder, texts: request.texts)
         var plan = RerankPlan(keys: pairs.keys)
