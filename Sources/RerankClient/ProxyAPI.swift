@@ -53,9 +53,12 @@ public struct ProxyAPI: Sendable {
         return try results(reply.body, expected: lines.count, context: context)
     }
 
-    /// `POST /v1/rerank/jobs`: the new job's id.
+    /// `POST /v1/rerank/jobs`: the new job's id. Every attempt carries the same `Idempotency-Key`, so a retry after
+    /// a lost answer names the job the first attempt created instead of creating a second one.
     public func submitJob(model: String?, lines: [Data], context: String) async throws -> String {
-        let reply = try await send(.POST, "/v1/rerank/jobs", body: Self.body(model: model, lines: lines), context: context)
+        let reply = try await send(
+            .POST, "/v1/rerank/jobs", body: Self.body(model: model, lines: lines), headers: [("Idempotency-Key", UUID().uuidString)], context: context
+        )
         if reply.status == 404, reply.body.isEmpty {
             throw ClientError.http(status: 404, message: "\(base) has no /v1/rerank/jobs (an older proxy?); --mode batch may work", context: context)
         }
@@ -130,7 +133,8 @@ public struct ProxyAPI: Sendable {
         return body
     }
 
-    func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, context: String) async throws -> Reply {
+    /// Sends with retries (``RetryPolicy``); every attempt carries the same `headers` and body.
+    func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], context: String) async throws -> Reply {
         var attempt = 0
         while true {
             attempt += 1
@@ -138,6 +142,7 @@ public struct ProxyAPI: Sendable {
             var request = HTTPClientRequest(url: base + path)
             request.method = method
             if let apiKey { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
             if let body {
                 request.headers.add(name: "content-type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: body))

@@ -23,6 +23,10 @@ enum ProxyError: Error, HTTPResponseError {
     case jobNotFound(String)
     /// The job store could not be read or written (503, Retry-After).
     case jobStoreUnavailable(String)
+    /// An `Idempotency-Key` header that is empty, too long or not visible ASCII (400).
+    case badIdempotencyKey
+    /// An `Idempotency-Key` already used, by this API key, for a job with a different body (422).
+    case idempotencyKeyReused(jobID: String)
 
     /// Everything the answer needs to know about one error.
     struct Descriptor {
@@ -114,6 +118,17 @@ enum ProxyError: Error, HTTPResponseError {
             return Descriptor(
                 status: .serviceUnavailable, type: "ServiceUnavailableError", teiType: "Overloaded",
                 message: "the job store is unavailable: \(reason)", dialect: .documents, extraHeaders: [.retryAfter: "1"]
+            )
+        case .badIdempotencyKey:
+            return Descriptor(
+                status: .badRequest, type: "BadRequestError", teiType: "Validation",
+                message: "Idempotency-Key must be 1 to 255 visible ASCII characters", param: "Idempotency-Key", dialect: .documents
+            )
+        case .idempotencyKeyReused(let jobID):
+            return Descriptor(
+                status: .unprocessableContent, type: "UnprocessableEntityError", teiType: "Validation",
+                message: "this Idempotency-Key was used for job \"\(jobID)\" with a different body; use a new key for a new job",
+                param: "Idempotency-Key", dialect: .documents
             )
         case .overloaded(let dialect):
             return Descriptor(

@@ -55,6 +55,22 @@ import Testing
         #expect(try await store.results(of: "a", offset: 1, limit: 1).map { String(decoding: $0, as: UTF8.self) } == ["r1"])
     }
 
+    @Test(arguments: JobStoreTests.kinds) func creatingAnExistingJobWritesNothingAndSaysSo(kind: Kind) async throws {
+        let store = try #require(try Self.store(kind))
+        let first = JobInput(bytes: Array("first".utf8), isLines: false)
+        var record = Self.record("same", created: 100)
+        record.inputSHA256 = "aa"
+        #expect(try await store.create(record, input: first))
+        var other = Self.record("same", created: 200)
+        other.inputSHA256 = "bb"
+        #expect(try await store.create(other, input: JobInput(bytes: Array("second".utf8), isLines: true)) == false)
+        #expect(try await store.job("same") == record)
+        #expect(try await store.input(of: "same") == first)
+        // Created once: listed once, and still unfinished (resumable).
+        #expect(try await store.recent(limit: 10).map(\.id) == ["same"])
+        #expect(try await store.unfinished().map(\.id) == ["same"])
+    }
+
     @Test(arguments: JobStoreTests.kinds) func unfinishedRecentAndSweep(kind: Kind) async throws {
         let store = try #require(try Self.store(kind))
         let input = JobInput(bytes: [], isLines: true)

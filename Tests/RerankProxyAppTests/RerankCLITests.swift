@@ -304,6 +304,49 @@ import Testing
         }
         Self.expectResults(at: directory + "/results.jsonl", for: requests)
     }
+
+    @Test func aJobSubmissionWhoseAnswerIsLostIsRetriedIntoTheSameJob() async throws {
+        let directory = temporaryDirectory()
+        let requests = Self.requests(3)
+        try Self.write(requests, to: directory + "/queries.jsonl")
+        // A front that passes the first submission to the proxy (the job is created) but answers the client 503,
+        // as a load balancer whose upstream answer was lost would; then passes everything through.
+        let keys = Mutex<[String]>([])
+        let backend = FakeRerankBackend()
+        try await backend.run { url in
+            try await withProxy(Self.policy(url)) { proxy in
+                let router = Router()
+                router.post("/v1/rerank/jobs") { request, _ -> Response in
+                    let key = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value ?? ""
+                    let attempt = keys.withLock { keys in
+                        keys.append(key)
+                        return keys.count
+                    }
+                    let body = try await request.body.collect(upTo: 1 << 20)
+                    let reply = try await proxy.post("/v1/rerank/jobs", String(buffer: body), headers: ["Idempotency-Key": key])
+                    if attempt == 1 { return Response(status: .serviceUnavailable, headers: [.retryAfter: "0"]) }
+                    return Response(status: .init(code: reply.status), body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+                }
+                router.get("/v1/rerank/jobs/{id}") { request, context -> Response in
+                    let id = try context.parameters.require("id")
+                    let reply = try await proxy.get("/v1/rerank/jobs/\(id)?" + (request.uri.query ?? ""))
+                    return Response(status: .init(code: reply.status), body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+                }
+                try await withFrontServer(router) { front in
+                    _ = try await Self.run(.job, url: front, input: directory + "/queries.jsonl", output: directory + "/results.jsonl") {
+                        $0.chunkLines = 100
+                    }
+                }
+                let sent = keys.withLock { $0 }
+                #expect(sent.count == 2)
+                #expect(!sent[0].isEmpty && sent[0] == sent[1])
+                // One job on the proxy, and every pair scored once.
+                #expect((try await proxy.get("/v1/rerank/jobs").object["data"] as? [Any])?.count == 1)
+                #expect(backend.pairs == 3 * 4)
+            }
+        }
+        Self.expectResults(at: directory + "/results.jsonl", for: requests)
+    }
 }
 
 /// Runs `router` on a free loopback port for the duration of `body`.

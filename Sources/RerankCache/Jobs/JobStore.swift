@@ -5,7 +5,8 @@ import RerankCore
 ///
 /// Contract:
 /// - Every method may be called from any task concurrently and never blocks a concurrency thread.
-/// - ``create(_:input:)`` stores the record and the input together: a job that exists can always be resumed.
+/// - ``create(_:input:)`` stores the record and the input together: a job that exists can always be resumed. It
+///   never replaces a job with the same id (an idempotent submission's id): it answers `false` and writes nothing.
 /// - A finished job's record is never replaced by an unfinished one (``update(_:)``, ``save(results:record:)``):
 ///   a cancel, from any replica, wins over a runner that has not seen it yet.
 /// - Results are saved per request position and read back in position order; saving a position twice keeps the last.
@@ -15,7 +16,9 @@ import RerankCore
 public protocol JobStore: Sendable {
     /// `false` for a store that loses its jobs when the process ends.
     var isDurable: Bool { get }
-    func create(_ job: JobRecord, input: JobInput) async throws(CacheError)
+    /// `false`: a job with this id exists already; nothing was written.
+    @discardableResult
+    func create(_ job: JobRecord, input: JobInput) async throws(CacheError) -> Bool
     func update(_ job: JobRecord) async throws(CacheError)
     func job(_ id: String) async throws(CacheError) -> JobRecord?
     func input(of id: String) async throws(CacheError) -> JobInput?

@@ -11,9 +11,12 @@ public actor MemoryJobStore: JobStore {
 
     public nonisolated var isDurable: Bool { false }
 
-    public func create(_ job: JobRecord, input: JobInput) {
+    @discardableResult
+    public func create(_ job: JobRecord, input: JobInput) -> Bool {
+        guard jobs[job.id] == nil else { return false }
         jobs[job.id] = job
         inputs[job.id] = input
+        return true
     }
 
     public func update(_ job: JobRecord) {

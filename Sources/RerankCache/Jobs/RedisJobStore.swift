@@ -41,24 +41,39 @@ public final class RedisJobStore: JobStore {
         return 1
         """.utf8)
 
-    private func recordCommands(_ job: JobRecord) throws(CacheError) -> [[[UInt8]]] {
-        let record: Data
+    /// Creates the job (record, input, `jobs:open`, the `jobs` index) unless its key exists, in one script: two
+    /// replicas taking the same idempotent submission create it once.
+    private static let createScript = Array("""
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        redis.call('HSET', KEYS[1], 'record', ARGV[1], 'finished', ARGV[2], 'input', ARGV[3], 'lines', ARGV[4])
+        if ARGV[2] == '0' then redis.call('SADD', KEYS[2], ARGV[5]) end
+        redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
+        return 1
+        """.utf8)
+
+    private static func encode(_ job: JobRecord) throws(CacheError) -> [UInt8] {
         do {
-            record = try JSONEncoder().encode(job)
+            return [UInt8](try JSONEncoder().encode(job))
         } catch {
             throw .write(reason: "\(error)")
         }
-        return [[
-            Self.text("EVAL"), Self.updateScript, Self.text(2), jobKey(job.id), key("jobs:open"), [UInt8](record),
+    }
+
+    private func recordCommands(_ job: JobRecord) throws(CacheError) -> [[[UInt8]]] {
+        [[
+            Self.text("EVAL"), Self.updateScript, Self.text(2), jobKey(job.id), key("jobs:open"), try Self.encode(job),
             Self.text(job.status.isFinished ? 1 : 0), Self.text(job.id),
         ]]
     }
 
-    public func create(_ job: JobRecord, input: JobInput) async throws(CacheError) {
-        var commands = try recordCommands(job)
-        commands.append([Self.text("HSET"), jobKey(job.id), Self.text("input"), input.bytes, Self.text("lines"), Self.text(input.isLines ? 1 : 0)])
-        commands.append([Self.text("ZADD"), key("jobs"), Self.text(job.createdAt), Self.text(job.id)])
-        _ = try await run(commands)
+    @discardableResult
+    public func create(_ job: JobRecord, input: JobInput) async throws(CacheError) -> Bool {
+        let replies = try await run([[
+            Self.text("EVAL"), Self.createScript, Self.text(3), jobKey(job.id), key("jobs:open"), key("jobs"), try Self.encode(job),
+            Self.text(job.status.isFinished ? 1 : 0), input.bytes, Self.text(input.isLines ? 1 : 0), Self.text(job.id), Self.text(job.createdAt),
+        ]])
+        guard case .integer(let created) = replies.first else { throw .write(reason: "redis: unexpected reply to the job create script") }
+        return created == 1
     }
 
     public func update(_ job: JobRecord) async throws(CacheError) {

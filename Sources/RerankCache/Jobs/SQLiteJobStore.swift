@@ -40,14 +40,19 @@ public final class SQLiteJobStore: JobStore {
     private static func encode(_ job: JobRecord) throws -> Data { try JSONEncoder().encode(job) }
     private static func decode(_ data: Data) throws -> JobRecord { try JSONDecoder().decode(JobRecord.self, from: data) }
 
-    public func create(_ job: JobRecord, input: JobInput) async throws(CacheError) {
+    @discardableResult
+    public func create(_ job: JobRecord, input: JobInput) async throws(CacheError) -> Bool {
         do {
             let record = try Self.encode(job)
-            try await pool.write { db in
+            return try await pool.write { db in
                 try db.execute(
-                    sql: "INSERT INTO rerank_jobs (id, created_at, updated_at, finished, record, input, input_lines) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    sql: """
+                        INSERT OR IGNORE INTO rerank_jobs (id, created_at, updated_at, finished, record, input, input_lines)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
                     arguments: [job.id, job.createdAt, job.updatedAt, job.status.isFinished, record, Data(input.bytes), input.isLines]
                 )
+                return db.changesCount > 0
             }
         } catch {
             throw .write(reason: "\(error)")

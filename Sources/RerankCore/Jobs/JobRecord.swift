@@ -52,6 +52,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var namespace: String?
     /// Why the job as a whole failed (its input no longer parses, say); failed requests are in ``failures``.
     public var error: String?
+    /// SHA-256 (hex) of the submitted input, kept for jobs submitted with an `Idempotency-Key`: a retry with the
+    /// same key must send the same body.
+    public var inputSHA256: String?
 
     public init(id: String, model: String, createdAt: Int64, requests: Int, totalPairs: Int, owner: String? = nil, namespace: String? = nil) {
         self.owner = owner

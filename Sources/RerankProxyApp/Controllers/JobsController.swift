@@ -34,23 +34,54 @@ struct JobsController: Sendable {
     // MARK: - Routes
 
     func submit(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let (batch, client, input, runtime) = try await BatchController.readBatch(
+        let (batch, client, kept, runtime) = try await BatchController.readBatch(
             request, context, rerank: rerank, maxBodyBytes: configuration.maxBodyBytes, pipeline: pipeline, keepingBytes: true
         )
+        // After the key check in readBatch: an unauthenticated client gets 401 whatever its headers say.
+        let idempotency = try IdempotentSubmission(header: request.headers[Self.idempotencyKey])
         guard batch.pairCount <= configuration.maxPairs else {
             throw ProxyError.tooManyPairs(count: batch.pairCount, limit: configuration.maxPairs, setting: "max_pairs")
         }
-        let record = JobRecord(
-            id: "job-" + RerankPipeline.requestID().dropFirst("rerank-".count), model: batch.model ?? runtime.models.defaultModel,
+        let input = kept ?? JobInput(bytes: [], isLines: false)
+        var record = JobRecord(
+            id: idempotency?.jobID(owner: client?.name) ?? "job-" + RerankPipeline.requestID().dropFirst("rerank-".count),
+            model: batch.model ?? runtime.models.defaultModel,
             createdAt: runner.now(), requests: batch.requests.count, totalPairs: batch.pairCount, owner: client?.name,
             namespace: client?.namespace
         )
+        record.inputSHA256 = idempotency.map { _ in IdempotentSubmission.digest(input) }
         do {
-            try await runner.submit(record, input: input ?? JobInput(bytes: [], isLines: false))
+            // A retry of an idempotent submission finds its job (or loses the race to create it) and is answered
+            // with that job, never a second one.
+            if idempotency != nil, let existing = try await runner.store.job(record.id) {
+                return try replay(existing, of: record)
+            }
+            guard try await runner.submit(record, input: input) else {
+                guard let existing = try await runner.store.job(record.id) else {
+                    throw CacheError.query(reason: "job \(record.id) exists but cannot be read")
+                }
+                return try replay(existing, of: record)
+            }
+        } catch let error as ProxyError {
+            throw error
         } catch {
             context.logger.warning("cannot store a submitted rerank job", metadata: ["error.type": "\(error)"])
-            throw ProxyError.jobStoreUnavailable(error.description)
+            throw ProxyError.jobStoreUnavailable("\(error)")
         }
+        return accepted(record, replayed: false)
+    }
+
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
+
+    /// The answer to a retried idempotent submission: the job it created, if the body is the same.
+    private func replay(_ existing: JobRecord, of submitted: JobRecord) throws(ProxyError) -> Response {
+        guard existing.inputSHA256 == submitted.inputSHA256 else { throw .idempotencyKeyReused(jobID: existing.id) }
+        return accepted(existing, replayed: true)
+    }
+
+    /// 202 with the job's id, status and status URL (`Idempotent-Replayed: true` when the job existed already).
+    private func accepted(_ record: JobRecord, replayed: Bool) -> Response {
         let view = JobView(record, durable: runner.store.isDurable)
         var w = JSONWriter(capacity: 128)
         w.raw("{\"id\":")
@@ -60,10 +91,9 @@ struct JobsController: Sendable {
         w.raw(",\"status_url\":")
         w.string(view.status_url)
         w.raw("}")
-        return Response(
-            status: .accepted, headers: [.contentType: "application/json", .location: view.status_url],
-            body: .init(byteBuffer: ByteBuffer(bytes: w.bytes))
-        )
+        var headers: HTTPFields = [.contentType: "application/json", .location: view.status_url]
+        if replayed { headers[Self.idempotentReplayed] = "true" }
+        return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 
     func show(_ request: Request, _ context: AppRequestContext) async throws -> Response {

@@ -75,12 +75,14 @@ final class JobRunner: Service, Sendable {
 
     // MARK: - API side
 
-    /// Stores a new job and queues it.
+    /// Stores a new job and queues it; `false` (nothing stored or queued) when a job with its id exists already.
     /// - Throws: ``CacheError`` when the store cannot take it.
-    func submit(_ record: JobRecord, input: JobInput) async throws(CacheError) {
-        try await store.create(record, input: input)
+    @discardableResult
+    func submit(_ record: JobRecord, input: JobInput) async throws(CacheError) -> Bool {
+        guard try await store.create(record, input: input) else { return false }
         state.withLock { $0.queue.append(record.id) }
         wake.yield()
+        return true
     }
 
     /// Cancels a queued or running job; returns its record as it stands now (unchanged when already finished).

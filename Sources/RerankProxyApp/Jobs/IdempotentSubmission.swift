@@ -1,0 +1,49 @@
+import Crypto
+import RerankCache
+
+/// A job submission carrying `Idempotency-Key`: its job id is derived from the API key's client name and the
+/// idempotency key, so a retried POST (a lost answer, a client timeout) names the same job and the store's
+/// create-if-absent turns it into an answer about that job instead of a second job.
+///
+/// The key holds while the job exists: until it is swept, `jobs.ttl` after it finished. Another API key using
+/// the same idempotency key gets its own job (the client name is part of the id).
+/// ```swift
+/// let submission = try IdempotentSubmission(header: "7c1e-retry-safe")     // nil without the header
+/// submission?.jobID(owner: "team-a")     // "job-i-3f…" (always the same for this owner and key)
+/// ```
+struct IdempotentSubmission: Sendable {
+    let key: String
+
+    /// `nil` when the header is absent.
+    /// - Throws: ``ProxyError/badIdempotencyKey`` for an empty or over-long key, or one with characters other
+    ///   than visible ASCII.
+    init?(header: String?) throws(ProxyError) {
+        guard let header else { return nil }
+        guard (1...255).contains(header.utf8.count), header.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw .badIdempotencyKey
+        }
+        key = header
+    }
+
+    /// `job-i-` and 32 hex digits of SHA-256 over the owner's client name (empty without auth) and the key.
+    func jobID(owner: String?) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Array("rerank-proxy idempotent job\u{0}".utf8))
+        hasher.update(data: Array((owner ?? "").utf8))
+        hasher.update(data: [0])
+        hasher.update(data: Array(key.utf8))
+        return "job-i-" + hasher.finalize().prefix(16).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+
+    /// SHA-256 (hex) of a submission's input, so a retry with a different body is told apart.
+    static func digest(_ input: JobInput) -> String {
+        var hasher = SHA256()
+        hasher.update(data: [input.isLines ? 1 : 0])
+        hasher.update(data: input.bytes)
+        return hasher.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
