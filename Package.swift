@@ -42,6 +42,8 @@ let package = Package(
             dependencies: [
                 "RerankCore",
                 "RerankCache",
+                // PrivateRedisServer: the suite's Redis scenarios start one when REDIS_URL is unset.
+                "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -165,5 +167,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The bench's report writer (pure: which parts of docs/benchmarks.md a run rewrites and which it keeps).
+        .testTarget(name: "RerankBenchTests", dependencies: ["RerankBench"], swiftSettings: swiftSettings),
     ]
 )

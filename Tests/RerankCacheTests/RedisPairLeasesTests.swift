@@ -44,8 +44,26 @@ struct RedisPairLeasesTests {
         clock.advance(by: .seconds(1))
         #expect(await waited == [0.625])
         // The lease is gone and the score stored.
-        #expect(await b.leases.acquire([key]) == [true])
+        #expect(try await leaseHolder(of: key, in: b) == .null)
         #expect(try await b.lookup([key])[0]?.score == 0.625)
+    }
+
+    func leaseHolder(of key: CacheKey, in store: RedisCacheStore) async throws -> RedisReply? {
+        let command = [Array("GET".utf8), store.leases.keyspace.leaseKey(key)]
+        return try await store.leases.pool.withConnection { try $0.pipeline([command]) }.first
+    }
+
+    /// The race the two-replica bench trace caught (backend pairs > unique pairs): B's lookup misses, A stores
+    /// the score and lets go, then B takes the free lease. B must read A's score, not score the pair again.
+    @Test func aPairScoredAfterTheLookupIsNotLeasedAgain() async throws {
+        let (a, b) = try replicas()
+        let key = testKey(1)
+        #expect(await a.leases.acquire([key]) == [true])
+        await a.leases.release([key], storing: [(key: key, score: 0.375)])
+        #expect(await b.leases.acquire([key, testKey(2)]) == [false, true])
+        // The lease B took on the scored pair went back at once; the wait reads the score without sleeping.
+        #expect(try await leaseHolder(of: key, in: b) == .null)
+        #expect(await b.leases.wait(for: [key], until: .now) == [0.375])
     }
 
     @Test func aWaiterGetsNilOnceTheLeaseExpires() async throws {

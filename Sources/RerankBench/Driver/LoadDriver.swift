@@ -17,6 +17,13 @@ struct LoadDriver: Sendable {
         var latencyMicros = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var rps: Double { seconds > 0 ? Double(requests) / seconds : 0 }
 
+        /// Adds another run's requests, errors and latencies (not its seconds).
+        mutating func merge(_ other: Result) {
+            requests += other.requests
+            errors += other.errors
+            latencyMicros.add(other.latencyMicros)
+        }
+
         func percentileMs(_ p: Double) -> Double {
             latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.valueAtPercentile(p)) / 1000
         }
@@ -61,11 +68,7 @@ struct LoadDriver: Sendable {
                         _ = local.latencyMicros.record(UInt64(max(1, micros)))
                         local.requests += 1
                     }
-                    shared.merged.withLock { total in
-                        total.requests += local.requests
-                        total.errors += local.errors
-                        total.latencyMicros.add(local.latencyMicros)
-                    }
+                    shared.merged.withLock { $0.merge(local) }
                 }
             }
         }

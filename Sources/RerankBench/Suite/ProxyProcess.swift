@@ -10,8 +10,10 @@ final class ProxyProcess {
     /// - Parameters:
     ///   - binary: path to the rerank-proxy executable.
     ///   - backendURL: the simulated GPU's base URL.
-    ///   - memoryEntries: 0 turns the memory tier off (SQLite-tier measurements).
-    init(binary: String, backendURL: String, api: String = "cohere", memoryEntries: Int, store: String = "sqlite", maxBatch: Int = 64) throws {
+    ///   - memoryEntries: 0 turns the memory tier off (SQLite- and Redis-tier measurements).
+    ///   - redis: turns on `store: redis` with this Redis and the run's key prefix (production's pool, timeout and lease;
+    ///     a 1 h TTL so a shared Redis forgets the run's keys).
+    init(binary: String, backendURL: String, api: String = "cohere", memoryEntries: Int, store: String = "sqlite", redis: (url: String, prefix: String)? = nil, maxBatch: Int = 64) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rerank-bench-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = try Self.freePort()
@@ -19,9 +21,10 @@ final class ProxyProcess {
             server: { host: 127.0.0.1, port: \(port), max_body_bytes: 16777216, max_documents: 1000 }
             cache:
               memory_entries: \(memoryEntries)
-              store: \(store)
-              ttl: 0
+              store: \(redis == nil ? store : "redis")
+              ttl: \(redis == nil ? "0" : "1h")
               sqlite: { path: \(directory)/scores.sqlite, max_entries: 0 }
+            \(redis.map { "  redis: { url: \"\($0.url)\", prefix: \"\($0.prefix)\", pool_size: 8, timeout: 50ms, lease: 10s }" } ?? "")
             models:
               - name: bench-model
                 backends:

@@ -22,12 +22,15 @@ struct Suite: Sendable {
     var failedChecks: [String] = []
     var scale: (entries: Int, insertSeconds: Double, bytesPerEntry: Double, p50: Double, p99: Double)?
     let corpus = Corpus(seed: 42)
-    /// Scenario numbers to run; empty runs them all.
-    var only: Set<Int> = []
+    /// Scenario numbers to run (`1`, `2`, `3`, `3b`, `4`, `5`); empty runs them all.
+    var only: Set<String> = []
     /// The API the proxy speaks to the simulated GPUs (`cohere`, `tei` or `vllm`).
     var api = "cohere"
+    /// The Redis of the Redis-tier rows and the two-replica trace, or why they were skipped.
+    var redis: BenchRedis?
+    var redisSkipped: String?
 
-    func wants(_ scenario: Int) -> Bool { only.isEmpty || only.contains(scenario) }
+    func wants(_ scenario: String) -> Bool { only.isEmpty || only.contains(scenario) }
 
     init(binary: String, seconds: Int, smoke: Bool) {
         self.binary = binary
@@ -54,18 +57,32 @@ struct Suite: Sendable {
         let slow20 = SimulatedGPU(cost: .init(base: .milliseconds(20), perPair: .zero, concurrency: 64))
         let t4 = SimulatedGPU(cost: .init())
         let gpus = [fast, slow20, t4]
+        if (wants("1") && !smoke) || wants("3b") {
+            switch BenchRedis.start() {
+            case .success(let started): redis = started
+            case .failure(let reason):
+                redisSkipped = reason.description
+                progress("Redis rows skipped: \(reason)")
+            }
+        }
+        let started = redis
+        defer { started?.stop() }
         let initial = self
         self = try await withSimulatedGPUs(gpus) { urls in
             var suite = initial
-            if suite.wants(1) { try await suite.hitPath(backend: urls[0]) }
-            if suite.wants(4) { try await suite.burst(backend: urls[1], gpu: slow20) }
-            if !suite.smoke {
-                if suite.wants(2) { try await suite.missOverhead(fast: urls[0], slow: urls[1]) }
-                if suite.wants(3) { try await suite.ragTrace(backend: urls[2], gpu: t4) }
+            if suite.wants("1") { try await suite.hitPath(backend: urls[0], gpu: fast) }
+            if suite.wants("4") { try await suite.burst(backend: urls[1], gpu: slow20) }
+            if suite.smoke {
+                // A few seconds: 200 trace requests over the 20 ms backend still overlap across the replicas.
+                if suite.wants("3b") { try await suite.twoReplicaTrace(backend: urls[1], gpu: slow20, requests: 200) }
+            } else {
+                if suite.wants("2") { try await suite.missOverhead(fast: urls[0], slow: urls[1]) }
+                if suite.wants("3") { try await suite.ragTrace(backend: urls[2], gpu: t4) }
+                if suite.wants("3b") { try await suite.twoReplicaTrace(backend: urls[2], gpu: t4, requests: 3000) }
             }
             return suite
         }
-        if scaleEntries > 0 && wants(5) { try await scaleScenario(entries: scaleEntries) }
+        if scaleEntries > 0 && wants("5") { try await scaleScenario(entries: scaleEntries) }
     }
 
     // MARK: - Driving
@@ -93,7 +110,7 @@ struct Suite: Sendable {
 
     // MARK: - 1. Hit path
 
-    mutating func hitPath(backend: String) async throws {
+    mutating func hitPath(backend: String, gpu: SimulatedGPU) async throws {
         let scenario = "1. hit path"
         let proxy = try ProxyProcess(binary: binary, backendURL: backend, api: api, memoryEntries: 1_000_000)
         try await proxy.waitReady()
@@ -114,17 +131,32 @@ struct Suite: Sendable {
         proxy.stop()
         if smoke { return }
         let sqliteOnly = try ProxyProcess(binary: binary, backendURL: backend, api: api, memoryEntries: 0)
-        try await sqliteOnly.waitReady()
+        let sqlite = try await storeOnlyRows(scenario, "SQLite tier (memory off)", tier: "sqlite", proxy: sqliteOnly, shapes: shapes, gpu: gpu)
+        note(scenario, "SQLite-tier runs served \(sqlite.hits) pairs from SQLite (\(sqlite.errors) store errors); the backend scored \(sqlite.backendPairs) pairs (\(shapes.map(\.0).reduce(0, +)) to warm)")
+        guard let redis else {
+            note(scenario, "Redis-tier rows skipped: \(redisSkipped ?? "no Redis")")
+            return
+        }
+        let redisOnly = try ProxyProcess(binary: binary, backendURL: backend, api: api, memoryEntries: 0, redis: redis.scope("hit-path"))
+        let tier = try await storeOnlyRows(scenario, "Redis tier (memory off)", tier: "redis", proxy: redisOnly, shapes: shapes, gpu: gpu)
+        note(scenario, "Redis-tier runs (\(redis.origin); pool 8, timeout 50 ms: a slower lookup is a miss) served \(tier.hits) pairs from Redis (\(tier.errors) store errors); the backend scored \(tier.backendPairs) pairs (\(shapes.map(\.0).reduce(0, +)) to warm, more are lookups that timed out)")
+    }
+
+    /// The hit path with the memory tier off: one cold request per shape, a pause longer than the write-behind
+    /// flush interval (SQLite 1 s, Redis 100 ms), then a c=32 run per shape.
+    mutating func storeOnlyRows(_ scenario: String, _ label: String, tier: String, proxy: ProxyProcess, shapes: [(Int, Int)], gpu: SimulatedGPU) async throws -> (hits: Int, errors: Int, backendPairs: Int) {
+        try await proxy.waitReady()
+        let before = gpu.snapshot
         for (docs, bytes) in shapes {
             guard case .fixed(let buffer) = RequestBodies.fixed(documents: docs, bytes: bytes, corpus: corpus, dialect: .documents, model: nil) else { continue }
-            _ = try await driverRun(url: sqliteOnly.baseURL + "/v1/rerank", bodies: .fixed(buffer), concurrency: 1, count: 1)
-            try await Task.sleep(for: .milliseconds(200))  // let the write-behind flush
-            try await drive(scenario, "SQLite tier (memory off), \(docs) docs × \(bytes) B, c=32", url: sqliteOnly.baseURL + "/v1/rerank", body: Array(buffer.readableBytesView), concurrency: 32)
+            _ = try await driverRun(url: proxy.baseURL + "/v1/rerank", bodies: .fixed(buffer), concurrency: 1, count: 1)
+            try await Task.sleep(for: .milliseconds(1200))  // let the write-behind flush
+            try await drive(scenario, "\(label), \(docs) docs × \(bytes) B, c=32", url: proxy.baseURL + "/v1/rerank", body: Array(buffer.readableBytesView), concurrency: 32)
         }
-        let stats = await BenchHTTP.getJSON(sqliteOnly.baseURL + "/v1/stats")
-        let sqliteHits = ((stats?["tiers"] as? [String: Any])?["sqlite"] as? [String: Any])?["hits"] as? Int ?? 0
-        note(scenario, "SQLite-tier run served \(sqliteHits) pairs from SQLite; Redis tier: not built yet (its own issue)")
-        sqliteOnly.stop()
+        let stats = (await BenchHTTP.getJSON(proxy.baseURL + "/v1/stats"))?["tiers"] as? [String: Any]
+        let counters = stats?[tier] as? [String: Any]
+        proxy.stop()
+        return (counters?["hits"] as? Int ?? 0, counters?["errors"] as? Int ?? 0, gpu.snapshot.pairs - before.pairs)
     }
 
     // MARK: - 2. Miss-path overhead
@@ -214,6 +246,55 @@ struct Suite: Sendable {
             return (t, total > 0 ? Double(hits) / Double(total) : 0, interval)
         }
         proxy.stop()
+    }
+
+    // MARK: - 3b. Two replicas on one Redis
+
+    /// The section-3 trace split over two proxies that share one Redis (memory tier on, as in production) and
+    /// one simulated GPU: alternate requests to each, both at once. Cross-replica coalescing (Redis leases)
+    /// must keep backend pairs equal to unique pairs.
+    mutating func twoReplicaTrace(backend: String, gpu: SimulatedGPU, requests: Int) async throws {
+        let scenario = "3b. two-replica RAG trace (Redis)"
+        guard let redis else {
+            note(scenario, "skipped: \(redisSkipped ?? "no Redis")")
+            return
+        }
+        let trace = TraceGenerator(requests: requests).generate()
+        let unique = TraceGenerator.uniquePairs(trace)
+        let halves = [0, 1].map { first in stride(from: first, to: trace.count, by: 2).map { trace[$0] } }
+        note(scenario, "the seeded trace of section 3 (\(trace.count) requests, \(trace.reduce(0) { $0 + $1.docs.count }) pairs, \(unique) unique): requests alternate between replicas A and B, c=4 each at once; store: redis on \(redis.origin), memory tier on; one simulated GPU: \(gpu.cost)")
+        let scope = redis.scope("two-replica")
+        let replicas = try [0, 1].map { _ in try ProxyProcess(binary: binary, backendURL: backend, api: api, memoryEntries: 1_000_000, redis: scope) }
+        for replica in replicas { try await replica.waitReady() }
+        let before = gpu.snapshot
+        let clock = ContinuousClock()
+        let start = clock.now
+        let suite = self
+        let bodies = halves.map { RequestBodies.trace($0, corpus: corpus, dialect: .documents, model: nil) }
+        let urls = replicas.map { $0.baseURL + "/v1/rerank" }
+        async let a = suite.driverRun(url: urls[0], bodies: bodies[0], concurrency: 4)
+        async let b = suite.driverRun(url: urls[1], bodies: bodies[1], concurrency: 4)
+        var merged = try await a
+        merged.merge(try await b)
+        merged.seconds = (clock.now - start).milliseconds / 1000
+        var report = RunReport(name: "two replicas", result: merged, concurrency: 8)
+        report.backend_pairs = gpu.snapshot.pairs - before.pairs
+        report.backend_calls = gpu.snapshot.calls - before.calls
+        report.unique_pairs = unique
+        var counts = (hits: 0, total: 0)
+        for (name, replica) in zip(["A", "B"], replicas) {
+            let stats = await BenchHTTP.getJSON(replica.baseURL + "/v1/stats")
+            let pairs = stats?["pairs"] as? [String: Int] ?? [:]
+            let tiers = stats?["tiers"] as? [String: [String: Any]] ?? [:]
+            counts.hits += pairs["hits"] ?? 0
+            counts.total += pairs["total"] ?? 0
+            note(scenario, "replica \(name): pairs \(pairs["total"] ?? -1), forwarded \(pairs["forwarded"] ?? -1), coalesced \(pairs["coalesced"] ?? -1), hits \(pairs["hits"] ?? -1) (memory \(tiers["memory"]?["hits"] as? Int ?? -1), Redis \(tiers["redis"]?["hits"] as? Int ?? -1); Redis errors \(tiers["redis"]?["errors"] as? Int ?? -1))")
+            replica.stop()
+        }
+        report.hit_ratio = counts.total > 0 ? Double(counts.hits) / Double(counts.total) : nil
+        record(scenario, "two replicas on one Redis (whole trace split A/B, cold cache)", report)
+        check(report.backend_pairs == unique && merged.errors == 0, "two-replica RAG trace: backend scored \(report.backend_pairs ?? -1) pairs, trace has \(unique) unique pairs; \(merged.errors) errors")
+        note(scenario, "backend pairs \(report.backend_pairs ?? -1) vs unique pairs \(unique): " + (report.backend_pairs == unique ? "equal, nothing scored twice across the replicas" : "MISMATCH"))
     }
 
     // MARK: - 4. Burst

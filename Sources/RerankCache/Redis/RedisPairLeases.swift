@@ -4,7 +4,8 @@ import Synchronization
 /// ``PairLeases`` in Redis, on a ``RedisCacheStore``'s connection pool (get it as ``RedisCacheStore/leases``).
 ///
 /// - acquire: one pipeline of `SET <prefix>lease:<key> <owner> NX PX <lease>` and `GET` of each lease key (a
-///   lease this process already holds is its own);
+///   lease this process already holds is its own), then one `MGET` of the value keys: a pair another replica
+///   scored and released after this one's lookup missed is not leased again (`false`: `wait` reads its score);
 /// - wait: polls, with backoff from 2 ms doubling to 50 ms, one pipeline of `MGET` of the value keys and
 ///   `MGET` of the lease keys, until each key has a score or its lease is gone, or the deadline passes;
 /// - release: one `EVAL` that deletes each lease key only while it still holds this owner's id (a lease that
@@ -44,23 +45,38 @@ public final class RedisPairLeases: PairLeases {
 
     /// Takes each free lease; a lease this process already holds counts as taken too (a release that timed
     /// out must not leave this process waiting on itself until the lease expires; within one process the
-    /// coalescer already keeps a key to one flight). One pipeline: `SET NX PX` per key, then `GET` per key.
+    /// coalescer already keeps a key to one flight). One pipeline: `SET NX PX` per key, `GET` per key, then
+    /// `MGET` of the value keys: a key that already has a score answers `false` (its owner stored it and let
+    /// go between this replica's lookup and now), and a lease just taken on it is given back at once.
     public func acquire(_ keys: [CacheKey]) async -> [Bool] {
         guard !keys.isEmpty else { return [] }
         let owner = Array(ownerID.utf8)
         let ms = leaseMilliseconds
         let commands = keys.map { [Array("SET".utf8), keyspace.leaseKey($0), owner, Array("NX".utf8), Array("PX".utf8), ms] }
-            + keys.map { [Array("GET".utf8), keyspace.leaseKey($0)] }
-        guard let replies = try? await pool.withConnection({ try $0.pipeline(commands) }), replies.count == 2 * keys.count else {
+            + keys.map { [Array("GET".utf8), keyspace.leaseKey($0)] } + [keyspace.mget(keys)]
+        guard let replies = try? await pool.withConnection({ try $0.pipeline(commands) }), replies.count == 2 * keys.count + 1 else {
             return [Bool](repeating: true, count: keys.count)
         }
-        return keys.indices.map { i in
-            switch (replies[i], replies[keys.count + i]) {
-            case (.null, .string(let holder)): holder == owner
-            case (.null, _): false
-            default: true  // OK, or an error reply: score it here (duplicate work at worst)
+        var scored = [Bool](repeating: false, count: keys.count)
+        if case .array(let values) = replies[2 * keys.count], values.count == keys.count {
+            for (i, value) in values.enumerated() {
+                if case .string(let bytes) = value, RedisKeyspace.decode(bytes) != nil { scored[i] = true }
             }
         }
+        var owned: [Bool] = []
+        var late: [CacheKey] = []
+        for i in keys.indices {
+            let taken =
+                switch (replies[i], replies[keys.count + i]) {
+                case (.null, .string(let holder)): holder == owner
+                case (.null, _): false
+                default: true  // OK, or an error reply: score it here (duplicate work at worst)
+                }
+            if taken && scored[i] && replies[i] != .null { late.append(keys[i]) }
+            owned.append(taken && !scored[i])
+        }
+        if !late.isEmpty { await release(late) }
+        return owned
     }
 
     public func wait(for keys: [CacheKey], until deadline: ContinuousClock.Instant) async -> [Double?] {
