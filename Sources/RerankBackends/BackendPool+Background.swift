@@ -34,6 +34,12 @@ extension BackendPool {
         private let share: Double
         /// Interactive chunks out now (waiting for a backend slot or in flight).
         private(set) var interactive = 0
+        /// Interactive batches of `batch_window`, open (waiting for their window) or dispatched and unfinished: a
+        /// miss waiting for its window is interactive demand too, so a job chunk does not take the slot it will need.
+        private(set) var batched = 0
+        /// The newest ``setBatched(_:version:)`` applied: the count is read under the batching lock and applied under
+        /// this one, so an older reading arriving late is ignored instead of leaving a stale count behind.
+        private var batchedVersion: UInt64 = 0
         /// Background chunks let through and not yet finished.
         private(set) var background = 0
         private var waiting: [(id: Int, waiter: Waiter)] = []
@@ -55,7 +61,7 @@ extension BackendPool {
         /// Background chunks waiting for their turn.
         var waitingCount: Int { waiting.count }
 
-        private var roomForBackground: Bool { background < cap && interactive + background < capacity }
+        private var roomForBackground: Bool { background < cap && interactive + batched + background < capacity }
 
         /// A background chunk asks to go; when it must wait, `waiter` is kept and handed back by a later call.
         mutating func enter(waiter: Waiter) -> Entry {
@@ -84,6 +90,15 @@ extension BackendPool {
         mutating func interactiveFinished() -> [Waiter] {
             precondition(interactive > 0, "finished an interactive chunk that did not start")
             interactive -= 1
+            return admitWaiting()
+        }
+
+        /// The batching assembler's open plus unfinished batches, as read at `version` (increasing); returns the
+        /// background waiters that may go now.
+        mutating func setBatched(_ count: Int, version: UInt64) -> [Waiter] {
+            guard version > batchedVersion else { return [] }
+            batchedVersion = version
+            batched = max(0, count)
             return admitWaiting()
         }
 
@@ -142,7 +157,7 @@ extension BackendPool {
         }
     }
 
-    private func resume(_ waiters: [CheckedContinuation<Bool, Never>]) {
+    func resume(_ waiters: [CheckedContinuation<Bool, Never>]) {
         for waiter in waiters { waiter.resume(returning: true) }
     }
 }

@@ -30,6 +30,14 @@ extension BackendPool {
             /// Entries not yet handed to a call, by id.
             var entries: [Int: BatchEntry] = [:]
             var nextEntry = 0
+            /// Advanced by every ``demand()`` reading, so the background lane applies them in order.
+            var demandVersion: UInt64 = 0
+
+            /// The assembler's interactive demand now (open + unfinished batches), for the background lane.
+            mutating func demand() -> (count: Int, version: UInt64) {
+                demandVersion += 1
+                return (assembler.outstanding, demandVersion)
+            }
         }
 
         let state: Mutex<State>
@@ -60,22 +68,33 @@ extension BackendPool {
         let healthy = healthyCount
         let now = time.now
         return await withCheckedContinuation { (continuation: CheckedContinuation<[Piece], Never>) in
-            let plan = batching.state.withLock { state in
+            let (plan, demand) = batching.state.withLock { state in
                 let id = state.nextEntry
                 state.nextEntry += 1
                 state.entries[id] = BatchEntry(id: id, job: job, range: range, continuation: continuation)
-                return state.assembler.enqueue(id: id, group: group, pairs: range.count, now: now, healthy: healthy)
+                return (state.assembler.enqueue(id: id, group: group, pairs: range.count, now: now, healthy: healthy), state.demand())
             }
+            interactiveDemand(demand)
             if let expires = plan.expires, let batching = self.batching {
                 // A batch opened that nothing has sent yet: end its window on time.
                 let time = self.time
                 Task {
                     try? await time.sleep(until: expires)
-                    self.launch(batching.state.withLock { $0.assembler.expire(now: time.now, healthy: self.healthyCount) })
+                    let (expired, demand) = batching.state.withLock { state in
+                        (state.assembler.expire(now: time.now, healthy: self.healthyCount), state.demand())
+                    }
+                    self.interactiveDemand(demand)
+                    self.launch(expired)
                 }
             }
             launch(plan.dispatched)
         }
+    }
+
+    /// Tells the background lane how many batches hold interactive misses (waiting for their window, or sent and
+    /// not finished), so a job chunk never takes the slot a waiting interactive batch is about to need.
+    private func interactiveDemand(_ demand: (count: Int, version: UInt64)) {
+        resume(state.withLock { $0.lane.setBatched(demand.count, version: demand.version) })
     }
 
     private func launch(_ batches: [BatchAssembler<BatchGroup>.Batch]) {
@@ -92,12 +111,13 @@ extension BackendPool {
         // The chunk deadline of the earliest request in it: the window is short, so the others lose little.
         let deadline = first.map(\.job.deadline).min() ?? time.now + configuration.chunkTimeout
         let logger = first.first?.job.logger ?? Logger(label: "rerank.pool")
+        // Counted as interactive demand from the moment its batch opened until `finished` below (``interactiveDemand``).
         await call.finish(
-            await countedInteractive {
-                await scoreCall(pairs: batch.pairs, sendBy: nil, deadline: deadline, logger: logger) { backend in await call.send(on: backend) }
-            }
+            await scoreCall(pairs: batch.pairs, sendBy: nil, deadline: deadline, logger: logger) { backend in await call.send(on: backend) }
         )
-        launch(batching.state.withLock { $0.assembler.finished(batch.id, healthy: healthyCount) })
+        let (next, demand) = batching.state.withLock { state in (state.assembler.finished(batch.id, healthy: healthyCount), state.demand()) }
+        interactiveDemand(demand)
+        launch(next)
     }
 
     /// Scores entries that were refused together again, in halves, so only the request with the refused document

@@ -53,6 +53,9 @@ public struct BatchAssembler<Group: Hashable & Sendable>: Sendable {
         self.maxBatch = max(1, maxBatch)
     }
 
+    /// Batches open (waiting for their window) or dispatched and unfinished: the interactive demand batching holds.
+    public var outstanding: Int { open.count + running }
+
     /// Pairs waiting in open batches (not yet dispatched).
     public var pendingPairs: Int { open.reduce(0) { $0 + $1.batch.pairs } }
 

@@ -152,7 +152,7 @@ final class GatedBackendClient: BackendClient {
         #expect(backend.calls.withLock { $0.last } == .init(queries: ["patient"], documents: ["p1"]))
     }
 
-    @Test func aJobChunkNeverWaitsInOrSharesAnInteractiveBatch() async {
+    @Test func aJobChunkNeverSharesAnInteractiveBatchNorTakesTheSlotAWaitingOneNeeds() async {
         let clock = ManualClock()
         let backend = GatedBackendClient(name: "gpu", mixed: true)
         let pool = BackendPool(
@@ -169,17 +169,22 @@ final class GatedBackendClient: BackendClient {
         // An interactive miss waits for its window (the one backend has a batch out) ...
         let interactive = score(pool, "qa", ["a1"])
         while pool.batchingPairs < 1 { await Task.yield() }
-        // ... while a job chunk takes the background lane's free slot at once, in a call of its own.
+        // ... and a job chunk does not take the backend's second slot meanwhile: that slot is the waiting batch's.
         let job = Task { await pool.score(query: "job", documents: ["j1", "j2"], settings: .init(), priority: .background, logger: logger) }
-        for _ in 0..<10_000 where backend.calls.withLock({ $0.count }) < 2 { await Task.yield() }
-        #expect(backend.calls.withLock { $0.count } == 2)
-        #expect(backend.calls.withLock { $0.last } == .init(queries: ["job", "job"], documents: ["j1", "j2"]))
-        #expect(pool.batchingPairs == 1)
+        for _ in 0..<10_000 { await Task.yield() }
+        #expect(backend.calls.withLock { $0.count } == 1)
+        // The window ends: the interactive batch takes the slot, in a call of its own (never shared with the job).
         clock.advance(by: .milliseconds(2))
+        while backend.calls.withLock({ $0.count }) < 2 { await Task.yield() }
+        #expect(backend.calls.withLock { $0.last } == .init(queries: ["qa"], documents: ["a1"]))
+        for _ in 0..<10_000 { await Task.yield() }
+        #expect(backend.calls.withLock { $0.count } == 2)
+        // Once interactive calls finish, the job goes, alone.
         backend.release()
         _ = await first.value
         #expect(await interactive.value.scores == [GatedBackendClient.score("qa", "a1")])
         #expect(await job.value.scores == ["j1", "j2"].map { GatedBackendClient.score("job", $0) })
+        #expect(backend.calls.withLock { $0.last } == .init(queries: ["job", "job"], documents: ["j1", "j2"]))
     }
 
     @Test func withABackendIdleNothingWaitsForTheWindow() async {

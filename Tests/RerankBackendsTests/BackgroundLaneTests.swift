@@ -60,6 +60,25 @@ import Testing
         #expect(lane.backgroundFinished() == ["c"])
     }
 
+    @Test func batchesWaitingForTheirWindowCountAsInteractiveDemand() {
+        var lane = Lane(capacity: 4, share: 1)
+        // One interactive chunk out and two batches holding interactive misses: one slot left for jobs.
+        lane.interactiveStarted()
+        #expect(lane.setBatched(2, version: 1).isEmpty)
+        #expect((0..<2).map { Self.went(lane.enter(waiter: "job-\($0)")) } == [true, false])
+        // A batch finished: the waiting job goes.
+        #expect(lane.setBatched(1, version: 2) == ["job-1"])
+    }
+
+    @Test func aLateReadingOfTheBatchedCountIsIgnored() {
+        var lane = Lane(capacity: 2, share: 1)
+        #expect(lane.setBatched(0, version: 3).isEmpty)
+        // Read before version 3, applied after it: ignored, so no stale count holds jobs back.
+        #expect(lane.setBatched(2, version: 2).isEmpty)
+        #expect(lane.batched == 0)
+        #expect((0..<2).map { Self.went(lane.enter(waiter: "job-\($0)")) } == [true, true])
+    }
+
     @Test func aWaiterThatGivesUpIsForgottenAndTheNextGoes() {
         var lane = Lane(capacity: 1, share: 1)
         #expect(Self.went(lane.enter(waiter: "a")))
