@@ -108,9 +108,10 @@ final class JobRunner: Service, Sendable {
         await withGracefulShutdownHandler {
             for await _ in opening {}
             // Unfinished jobs (a restarted proxy resumes its own) and expired ones at once; then on the timer loop.
+            // The sweep runs beside the jobs: a large one never delays the first job.
             await rescan(first: true)
-            await sweep()
             await withDiscardingTaskGroup { group in
+                group.addTask { await self.sweep() }
                 for await _ in wakeups {
                     while let id = state.withLock({ $0.startNext(limit: configuration.concurrency) }) {
                         group.addTask {
