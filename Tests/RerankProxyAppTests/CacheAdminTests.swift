@@ -150,6 +150,37 @@ struct CacheAdminTests {
         }
     }
 
+    /// The generation is part of every key: scores exported from a store where the model was purged are keyed under
+    /// its generation, so an import into a fresh store must bring the generation along or no proxy ever finds them.
+    @Test func importIntoAFreshStoreCarriesThePurgedModelsGenerationSoItsScoresAreFound() async throws {
+        for (from, to) in [(CacheConfig.Store.sqlite, CacheConfig.Store.redis), (.redis, .sqlite)] {
+            let source = try admin(adminPolicy(from))
+            #expect(try await source.purge(model: "test-model").generation == 1)
+            #expect(try await source.purge(model: "test-model").generation == 2)
+            // What a proxy on the source stores after the purges: keys of generation 2.
+            let encoder = CacheKeyEncoder(model: "test-model", revision: "", settings: .init(), query: "q", generation: 2)
+            let entries = (0..<20).map { ExportedScore(key: encoder.key(document: "doc \($0)"), score: Double($0) / 7, storedAt: now) }
+            #expect(try await source.store.importScores(entries) == entries.count)
+            let file = temporaryDirectory() + "-generations.ndjson"
+            #expect(try await source.export(to: file) == entries.count)
+
+            let target = try admin(adminPolicy(to))
+            #expect(try await target.importFile(file) == .init(read: entries.count, written: entries.count))
+            // A proxy on the target keys with the target's stored generation (0 when it has none).
+            let generation = try await target.store.generations(models: ["test-model"])["test-model"] ?? 0
+            #expect(generation == 2)
+            let served = CacheKeyEncoder(model: "test-model", revision: "", settings: .init(), query: "q", generation: generation)
+            let keys = (0..<20).map { served.key(document: "doc \($0)") }
+            #expect(keys == entries.map(\.key))
+            // Never lowered: a store purged more often than the file's keeps its generation (the file's scores stay unreachable).
+            let purgedMore = try admin(adminPolicy(to))
+            for _ in 0..<3 { _ = try await purgedMore.purge(model: "test-model") }
+            _ = try await purgedMore.importFile(file)
+            #expect(try await purgedMore.store.generations(models: ["test-model"]) == ["test-model": 3])
+            for admin in [source, target, purgedMore] { admin.close() }
+        }
+    }
+
     @Test func storeNoneIsAClearError() throws {
         var policy = adminPolicy(.sqlite)
         policy.cache.store = .none
