@@ -107,6 +107,34 @@ struct CacheAdminTests {
         target.close()
     }
 
+    /// A NaN or infinite score is no backend's answer (the pool refuses one; a proxy would serve it as `null`), and
+    /// SQLite cannot even store NaN (NOT NULL): import refuses the line during its check, before writing anything.
+    @Test func aNonFiniteScoreLineIsRefusedNamingItAndNothingIsImported() async throws {
+        let source = try admin(adminPolicy(.sqlite))
+        _ = try await source.store.importScores(seedEntries("test-model", 3, storedAt: now))
+        let file = temporaryDirectory() + "-nonfinite.ndjson"
+        _ = try await source.export(to: file)
+        source.close()
+        var lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        let good = lines[2]
+        for store in [CacheConfig.Store.sqlite, .redis] {
+            let target = try admin(adminPolicy(store))
+            for bits in ["7ff8000000000000", "7ff0000000000000", "fff0000000000000"] {
+                let range = good.range(of: "\"s\":\"")!
+                lines[2] = String(good[..<range.upperBound]) + bits + String(good[range.upperBound...].dropFirst(16))
+                try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file))
+                do {
+                    let imported = try await target.importFile(file)
+                    Issue.record("a score with bits \(bits) was imported into \(store): \(imported)")
+                } catch {
+                    #expect(error.description.contains("\(file):3: \"s\" is not a finite number"), "\(error)")
+                }
+            }
+            #expect(try await target.stats().entries == 0)
+            target.close()
+        }
+    }
+
     @Test func aRedisScoreWithAShortTTLBecomesAMissAndImportedEntriesGetTheRemainingTTL() async throws {
         let policy = adminPolicy(.redis, ttl: .init(.milliseconds(1500), text: "1500ms"))
         let store = try RedisCacheStore(

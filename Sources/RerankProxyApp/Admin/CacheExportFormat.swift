@@ -81,8 +81,8 @@ enum CacheExportFormat {
         out += "}\n"
     }
 
-    /// Parses one score line; refuses anything but an object with a 64-hex-digit `k`, a 16-hex-digit `s` and an
-    /// integer or null `t`.
+    /// Parses one score line; refuses anything but an object with a 64-hex-digit `k`, a 16-hex-digit `s` that is a
+    /// finite number and an integer or null `t`.
     static func entry(_ line: Substring, decoder: JSONDecoder) throws(LineError) -> ExportedScore {
         let parsed: Line
         do {
@@ -96,7 +96,10 @@ enum CacheExportFormat {
         guard parsed.s.utf8.count == 16, parsed.s.allSatisfy(\.isHexDigit), let bits = UInt64(parsed.s, radix: 16) else {
             throw LineError(reason: "\"s\" must be 16 hex digits (the score's IEEE-754 bits), not \"\(parsed.s.prefix(80))\"")
         }
-        return ExportedScore(key: key, score: Double(bitPattern: bits), storedAt: parsed.t)
+        let score = Double(bitPattern: bits)
+        // No backend score is NaN or infinite (the pool refuses them); a proxy would answer `null` for one.
+        guard score.isFinite else { throw LineError(reason: "\"s\" is not a finite number (\(parsed.s)); no backend scores that") }
+        return ExportedScore(key: key, score: score, storedAt: parsed.t)
     }
 
     static func hex16(_ value: UInt64) -> String {
