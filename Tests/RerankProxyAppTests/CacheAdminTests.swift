@@ -209,6 +209,21 @@ struct CacheAdminTests {
         }
     }
 
+    /// An export that fails leaves no file that would import as a (smaller) cache, and does not destroy an earlier one.
+    @Test func aFailedExportLeavesNoFileAndKeepsAnEarlierExport() async throws {
+        var policy = adminPolicy(.redis)
+        policy.cache.redis.url = "redis://127.0.0.1:1/0"  // nothing listens: every command fails
+        let admin = try admin(policy)
+        let out = temporaryDirectory() + "-failed.ndjson"
+        await #expect(throws: CacheAdmin.Failure.self) { try await admin.export(to: out) }
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
+        try Data("an earlier export\n".utf8).write(to: URL(fileURLWithPath: out))
+        await #expect(throws: CacheAdmin.Failure.self) { try await admin.export(to: out) }
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "an earlier export\n")
+        admin.close()
+    }
+
     @Test func storeNoneIsAClearError() throws {
         var policy = adminPolicy(.sqlite)
         policy.cache.store = .none

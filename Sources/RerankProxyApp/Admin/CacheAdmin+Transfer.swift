@@ -7,11 +7,34 @@ import RerankCore
 extension CacheAdmin {
     /// Writes the store's scores (all, or one model's) to `path`, page by page: never the whole cache in memory.
     /// Returns how many scores were written.
+    ///
+    /// The file is written as `path.partial` and renamed to `path` only once complete: an export that fails part-way
+    /// (Redis gone, disk full) leaves no shorter file that would import without complaint, and an earlier export
+    /// at `path` stays whole.
     public func export(to path: String, model: String? = nil, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws(Failure) -> Int {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw .file(path: path, reason: "cannot create the file")
+        let partial = path + ".partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil), let file = FileHandle(forWritingAtPath: partial) else {
+            throw .file(path: partial, reason: "cannot create the file")
         }
-        defer { try? file.close() }
+        let count: Int
+        do throws(Failure) {
+            count = try await writeExport(to: file, path: partial, model: model, now: now)
+            do { try file.synchronize() } catch { throw Failure.file(path: partial, reason: "\(error)") }
+        } catch {
+            try? file.close()
+            unlink(partial)
+            throw error
+        }
+        try? file.close()
+        guard rename(partial, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(partial)
+            throw .file(path: path, reason: "cannot rename \(partial) to it: \(reason)")
+        }
+        return count
+    }
+
+    private func writeExport(to file: FileHandle, path: String, model: String?, now: Int64) async throws(Failure) -> Int {
         let generations: [String: UInt64]
         do { generations = try await store.generations(models: model.map { [$0] } ?? models) } catch { throw .store(error) }
         let header = CacheExportFormat.Header(
