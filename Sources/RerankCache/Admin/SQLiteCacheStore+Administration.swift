@@ -96,7 +96,8 @@ extension SQLiteCacheStore: CacheAdministration {
         let now = self.now()
         let notBefore = configuration.ttlSeconds > 0 ? now - configuration.ttlSeconds : Int64.min
         let live = entries.compactMap { entry -> (CacheKey, Double, Int64)? in
-            let storedAt = entry.storedAt ?? now
+            // Never later than now: a time from a clock ahead of this one would keep the row past the TTL.
+            let storedAt = min(entry.storedAt ?? now, now)
             return storedAt >= notBefore && Self.isStorable(entry.score) ? (entry.key, entry.score, storedAt) : nil
         }
         guard !live.isEmpty else { return 0 }
