@@ -11,7 +11,12 @@ extension CacheAdmin {
     /// The file is written as `path.partial` and renamed to `path` only once complete: an export that fails part-way
     /// (Redis gone, disk full) leaves no shorter file that would import without complaint, and an earlier export
     /// at `path` stays whole.
-    public func export(to path: String, model: String? = nil, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws(Failure) -> Int {
+    /// - Parameter force: export a `model` the policy does not list (e.g. one removed from it); otherwise such a
+    ///   name (a typo) is refused instead of writing an empty export.
+    public func export(
+        to path: String, model: String? = nil, force: Bool = false, now: Int64 = Int64(Date().timeIntervalSince1970)
+    ) async throws(Failure) -> Int {
+        if let model, !force, !models.contains(model) { throw .unknownModel(model, known: models) }
         let partial = path + ".partial"
         guard FileManager.default.createFile(atPath: partial, contents: nil), let file = FileHandle(forWritingAtPath: partial) else {
             throw .file(path: partial, reason: "cannot create the file")
