@@ -13,4 +13,8 @@ public protocol GenerationStore: Sendable {
     func generations(models: [String]) async throws(CacheError) -> [String: UInt64]
     /// Adds one to the model's stored generation and returns the new value; atomic against other replicas.
     func advanceGeneration(model: String) async throws(CacheError) -> UInt64
+    /// Sets the model's stored generation to `generation` when it is lower (never lowers it) and returns the
+    /// stored value; atomic against other replicas. `rerank-proxy cache import` uses it so that scores keyed
+    /// under the exporting store's generation are the ones the importing store's proxies look up.
+    func raiseGeneration(model: String, to generation: UInt64) async throws(CacheError) -> UInt64
 }

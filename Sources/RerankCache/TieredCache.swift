@@ -1,10 +1,12 @@
 import Foundation
 import Logging
 import RerankCore
+import Synchronization
 
 /// The memory tier in front of an optional persistent store: one call looks a request's keys up in both.
 ///
-/// A store failure is logged and answered as a miss; it never fails the request.
+/// A store failure is answered as a miss; it never fails the request. It is logged once when lookups start
+/// failing (a warning) and once when they answer again, not once per request.
 public final class TieredCache: Sendable {
     /// Where each looked-up key was found.
     public struct Lookup: Sendable {
@@ -24,6 +26,8 @@ public final class TieredCache: Sendable {
     /// Told each lookup's misses and store round trip (`/v1/stats` tiers, `/metrics`); a request answered wholly
     /// from memory tells it nothing, so the hit path takes no lock for it.
     private let observer: (any CacheStoreObserver)?
+    /// Whether the last store lookup failed: the warning is logged when this turns true, not per request.
+    private let lookupsFailing = Atomic<Bool>(false)
 
     public init(
         memory: MemoryTier?,
@@ -78,11 +82,18 @@ public final class TieredCache: Sendable {
                 result.fromStore?[i] = true
                 memory?.insert(keys[i], hit)
             }
+            if lookupsFailing.load(ordering: .relaxed), lookupsFailing.exchange(false, ordering: .relaxed) {
+                logger.info("cache store lookups answer again", metadata: ["rerank.cache.tier": "\(store.name)"])
+            }
         } catch {
             result.storeFailed = true
-            logger.warning("cache store lookup failed; treating as misses", metadata: [
-                "rerank.cache.tier": "\(store.name)", "error.type": "\(error)",
-            ])
+            if !lookupsFailing.exchange(true, ordering: .relaxed) {
+                logger.warning("cache store lookups failing; treating them as misses", metadata: [
+                    "rerank.cache.tier": "\(store.name)", "error.type": "\(error)",
+                ])
+            } else {
+                logger.debug("cache store lookup failed; treating as misses", metadata: ["rerank.cache.tier": "\(store.name)", "error.type": "\(error)"])
+            }
         }
         return result
     }

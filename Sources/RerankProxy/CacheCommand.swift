@@ -87,8 +87,11 @@ struct CacheCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Only this model's scores.")
         var model: String?
 
+        @Flag(name: .long, help: "Export a --model the policy does not list (e.g. one removed from it).")
+        var force = false
+
         func run() async throws {
-            let count = try await options.withAdmin { admin throws(CacheAdmin.Failure) in try await admin.export(to: out, model: model) }
+            let count = try await options.withAdmin { admin throws(CacheAdmin.Failure) in try await admin.export(to: out, model: model, force: force) }
             print("exported \(count) scores to \(out)")
         }
     }

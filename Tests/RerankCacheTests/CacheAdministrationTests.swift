@@ -95,6 +95,21 @@ func exportAll(_ store: any CacheAdministration, tag: UInt64? = nil) async throw
         store.close()
     }
 
+    /// A file from a machine whose clock runs ahead carries times in the future; kept as they are, the rows would
+    /// outlive this store's TTL by the skew. Import counts such an entry as stored now.
+    @Test func importOfATimeInTheFutureStillExpiresOnTheTTL() async throws {
+        let clock = FakeClock(1_000_000)
+        let store = try SQLiteCacheStore(
+            configuration: .init(path: temporarySQLitePath(), ttlSeconds: 60), logger: testLogger, now: { clock.now }
+        )
+        let key = adminKeys("model-a", count: 1)[0]
+        #expect(try await store.importScores([ExportedScore(key: key, score: 0.5, storedAt: clock.now + 86_400)]) == 1)
+        #expect(try await store.lookup([key])[0]?.score == 0.5)
+        clock.advance(61)
+        #expect(try await store.lookup([key])[0] == nil)
+        store.close()
+    }
+
     @Test func exportPagesWalkEveryRowOnceInKeyOrderAndCanBeLimitedToOneModel() async throws {
         let store = try SQLiteCacheStore(configuration: .init(path: temporarySQLitePath()), logger: testLogger)
         let now = Int64(Date().timeIntervalSince1970)
@@ -197,5 +212,19 @@ struct RedisCacheAdministrationTests {
         #expect(try await exportAll(forever) == [ExportedScore(key: keys[2], score: 1, storedAt: nil)])
         store.close()
         forever.close()
+    }
+
+    /// A key written under a longer TTL than this policy's (another proxy's policy, or one since shortened) has more
+    /// left than `ttl`: its age is then 0, not negative; an export must never date a score in the future.
+    @Test func exportNeverDatesAScoreInTheFuture() async throws {
+        let prefix = uniquePrefix()
+        let store = try makeStore(prefix: prefix, ttl: .seconds(60))
+        let key = adminKeys("model-a", count: 1)[0]
+        _ = try redisRunBytes(url, [[Array("SET".utf8), Array(prefix.utf8) + key.bytes, RedisKeyspace.encode(0.5), Array("PX".utf8), Array("3600000".utf8)]])
+        let now = Int64(Date().timeIntervalSince1970)
+        let exported = try await exportAll(store)
+        #expect(exported.map(\.score) == [0.5])
+        #expect((exported.first?.storedAt ?? .max) <= now + 1)
+        store.close()
     }
 }

@@ -20,6 +20,24 @@ import Testing
         store.close()
     }
 
+    /// A cached score must be the backend's, bit for bit: SQLite turns a stored -0.0 into +0.0, so it must be a miss
+    /// there, never a +0.0 hit (from the writer and from an import alike).
+    @Test func negativeZeroIsNeverServedAsPositiveZero() async throws {
+        let store = try SQLiteCacheStore(configuration: .init(path: temporarySQLitePath()), logger: testLogger)
+        let now = Int64(Date().timeIntervalSince1970)
+        store.save([(testKey(1), CachedScore(score: -0.0, storedAt: now)), (testKey(2), CachedScore(score: 0.0, storedAt: now))])
+        #expect(try await store.lookup([testKey(1)])[0]?.score.bitPattern == (-0.0 as Double).bitPattern)
+        try await store.flush()
+        #expect(try await store.importScores([ExportedScore(key: testKey(3), score: -0.0, storedAt: now)]) == 0)
+        let found = try await store.lookup([testKey(1), testKey(2), testKey(3)])
+        for score in [found[0], found[2]] {
+            #expect(score == nil || score?.score.bitPattern == (-0.0 as Double).bitPattern, "-0.0 came back as \(String(describing: score))")
+        }
+        #expect(found[1]?.score.bitPattern == (0.0 as Double).bitPattern)
+        #expect(store.entryCount == 1)
+        store.close()
+    }
+
     @Test func scoresSurviveReopening() async throws {
         let path = temporarySQLitePath()
         let now = Int64(Date().timeIntervalSince1970)

@@ -1,3 +1,6 @@
+import InMemoryLogging
+import Logging
+import Synchronization
 import Testing
 
 @testable import RerankCache
@@ -8,6 +11,19 @@ struct FailingStore: CacheStore {
     let name = "failing"
     var entryCount: Int { 0 }
     func lookup(_ keys: [CacheKey]) async throws(CacheError) -> [CachedScore?] { throw .query(reason: "disk on fire") }
+    func save(_ entries: [(key: CacheKey, score: CachedScore)]) {}
+    func pendingScore(_ key: CacheKey) -> CachedScore? { nil }
+}
+
+/// A store whose lookups fail while `failing` is set (injected failures), and miss otherwise.
+final class SwitchableStore: CacheStore {
+    let name = "switchable"
+    let failing = Mutex(false)
+    var entryCount: Int { 0 }
+    func lookup(_ keys: [CacheKey]) async throws(CacheError) -> [CachedScore?] {
+        if failing.withLock({ $0 }) { throw .query(reason: "disk on fire") }
+        return [CachedScore?](repeating: nil, count: keys.count)
+    }
     func save(_ entries: [(key: CacheKey, score: CachedScore)]) {}
     func pendingScore(_ key: CacheKey) -> CachedScore? { nil }
 }
@@ -38,6 +54,25 @@ struct FailingStore: CacheStore {
         let lookup = await cache.lookup([testKey(1), testKey(2)])
         #expect(lookup.scores == [0.5, nil])
         #expect(lookup.storeFailed)
+    }
+
+    /// A broken store fails every lookup: that is one warning when it starts and one note when it answers again,
+    /// not a warning per request (the proxy's log would be nothing else).
+    @Test func failingLookupsAreLoggedOncePerStateChangeNotPerRequest() async {
+        let logs = InMemoryLogHandler()
+        let store = SwitchableStore()
+        let cache = TieredCache(memory: MemoryTier(capacity: 100, ttlSeconds: 0), store: store, logger: Logger(label: "tiered") { _ in logs })
+        func count(_ level: Logger.Level) -> Int { logs.entries.filter { $0.level == level }.count }
+        store.failing.withLock { $0 = true }
+        for _ in 0..<5 { #expect(await cache.lookup([testKey(1)]).storeFailed) }
+        #expect(count(.warning) == 1)
+        store.failing.withLock { $0 = false }
+        for _ in 0..<3 { #expect(await !cache.lookup([testKey(2)]).storeFailed) }
+        #expect(count(.info) == 1)
+        store.failing.withLock { $0 = true }
+        for _ in 0..<3 { _ = await cache.lookup([testKey(3)]) }
+        #expect(count(.warning) == 2)
+        #expect(count(.info) == 1)
     }
 
     @Test func recheckSeesMemoryAndTheWriteQueue() throws {

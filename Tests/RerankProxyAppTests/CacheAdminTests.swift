@@ -107,6 +107,34 @@ struct CacheAdminTests {
         target.close()
     }
 
+    /// A NaN or infinite score is no backend's answer (the pool refuses one; a proxy would serve it as `null`), and
+    /// SQLite cannot even store NaN (NOT NULL): import refuses the line during its check, before writing anything.
+    @Test func aNonFiniteScoreLineIsRefusedNamingItAndNothingIsImported() async throws {
+        let source = try admin(adminPolicy(.sqlite))
+        _ = try await source.store.importScores(seedEntries("test-model", 3, storedAt: now))
+        let file = temporaryDirectory() + "-nonfinite.ndjson"
+        _ = try await source.export(to: file)
+        source.close()
+        var lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        let good = lines[2]
+        for store in [CacheConfig.Store.sqlite, .redis] {
+            let target = try admin(adminPolicy(store))
+            for bits in ["7ff8000000000000", "7ff0000000000000", "fff0000000000000"] {
+                let range = good.range(of: "\"s\":\"")!
+                lines[2] = String(good[..<range.upperBound]) + bits + String(good[range.upperBound...].dropFirst(16))
+                try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file))
+                do {
+                    let imported = try await target.importFile(file)
+                    Issue.record("a score with bits \(bits) was imported into \(store): \(imported)")
+                } catch {
+                    #expect(error.description.contains("\(file):3: \"s\" is not a finite number"), "\(error)")
+                }
+            }
+            #expect(try await target.stats().entries == 0)
+            target.close()
+        }
+    }
+
     @Test func aRedisScoreWithAShortTTLBecomesAMissAndImportedEntriesGetTheRemainingTTL() async throws {
         let policy = adminPolicy(.redis, ttl: .init(.milliseconds(1500), text: "1500ms"))
         let store = try RedisCacheStore(
@@ -148,6 +176,52 @@ struct CacheAdminTests {
             #expect(try await admin.purge(model: "gone-model", force: true).deleted == 0)
             admin.close()
         }
+    }
+
+    /// The generation is part of every key: scores exported from a store where the model was purged are keyed under
+    /// its generation, so an import into a fresh store must bring the generation along or no proxy ever finds them.
+    @Test func importIntoAFreshStoreCarriesThePurgedModelsGenerationSoItsScoresAreFound() async throws {
+        for (from, to) in [(CacheConfig.Store.sqlite, CacheConfig.Store.redis), (.redis, .sqlite)] {
+            let source = try admin(adminPolicy(from))
+            #expect(try await source.purge(model: "test-model").generation == 1)
+            #expect(try await source.purge(model: "test-model").generation == 2)
+            // What a proxy on the source stores after the purges: keys of generation 2.
+            let encoder = CacheKeyEncoder(model: "test-model", revision: "", settings: .init(), query: "q", generation: 2)
+            let entries = (0..<20).map { ExportedScore(key: encoder.key(document: "doc \($0)"), score: Double($0) / 7, storedAt: now) }
+            #expect(try await source.store.importScores(entries) == entries.count)
+            let file = temporaryDirectory() + "-generations.ndjson"
+            #expect(try await source.export(to: file) == entries.count)
+
+            let target = try admin(adminPolicy(to))
+            #expect(try await target.importFile(file) == .init(read: entries.count, written: entries.count))
+            // A proxy on the target keys with the target's stored generation (0 when it has none).
+            let generation = try await target.store.generations(models: ["test-model"])["test-model"] ?? 0
+            #expect(generation == 2)
+            let served = CacheKeyEncoder(model: "test-model", revision: "", settings: .init(), query: "q", generation: generation)
+            let keys = (0..<20).map { served.key(document: "doc \($0)") }
+            #expect(keys == entries.map(\.key))
+            // Never lowered: a store purged more often than the file's keeps its generation (the file's scores stay unreachable).
+            let purgedMore = try admin(adminPolicy(to))
+            for _ in 0..<3 { _ = try await purgedMore.purge(model: "test-model") }
+            _ = try await purgedMore.importFile(file)
+            #expect(try await purgedMore.store.generations(models: ["test-model"]) == ["test-model": 3])
+            for admin in [source, target, purgedMore] { admin.close() }
+        }
+    }
+
+    /// An export that fails leaves no file that would import as a (smaller) cache, and does not destroy an earlier one.
+    @Test func aFailedExportLeavesNoFileAndKeepsAnEarlierExport() async throws {
+        var policy = adminPolicy(.redis)
+        policy.cache.redis.url = "redis://127.0.0.1:1/0"  // nothing listens: every command fails
+        let admin = try admin(policy)
+        let out = temporaryDirectory() + "-failed.ndjson"
+        await #expect(throws: CacheAdmin.Failure.self) { try await admin.export(to: out) }
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
+        try Data("an earlier export\n".utf8).write(to: URL(fileURLWithPath: out))
+        await #expect(throws: CacheAdmin.Failure.self) { try await admin.export(to: out) }
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "an earlier export\n")
+        admin.close()
     }
 
     @Test func storeNoneIsAClearError() throws {

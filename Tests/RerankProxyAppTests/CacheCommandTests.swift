@@ -88,7 +88,8 @@ import Testing
         return Finished(status: child.terminationStatus, stdout: read(".stdout"), stderr: read(".stderr"))
     }
 
-    @Test func theCommandsParseTheirFlagsAndRefuseMissingOrInvalidFiles() async throws {
+    /// A policy file in a new directory: SQLite at `directory/scores.sqlite` (not created), one model `test-model`.
+    func sqlitePolicy() throws -> (directory: String, config: String) {
         let directory = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let config = directory + "/policy.yaml"
@@ -103,6 +104,11 @@ import Testing
                   - name: b
                     url: http://127.0.0.1:9
             """.utf8).write(to: URL(fileURLWithPath: config))
+        return (directory, config)
+    }
+
+    @Test func theCommandsParseTheirFlagsAndRefuseMissingOrInvalidFiles() async throws {
+        let (directory, config) = try sqlitePolicy()
 
         let missing = try await cache(["stats", "--config", directory + "/nope.yaml"])
         #expect(missing.status == 1)
@@ -136,5 +142,22 @@ import Testing
         let absent = try await cache(["import", directory + "/absent.ndjson", "--config", config])
         #expect(absent.status == 1)
         #expect(absent.stderr.contains("absent.ndjson"), "\(absent.stderr)")
+    }
+
+    /// `export --model` with a name the policy does not list (a typo) is an error, as for purge, not an empty export
+    /// that reads as "this model has no cached scores"; `--force` exports it anyway.
+    @Test func exportOfAModelNotInThePolicyIsRefusedUnlessForced() async throws {
+        let (directory, config) = try sqlitePolicy()
+        try SQLiteCacheStore(configuration: .init(path: directory + "/scores.sqlite"), logger: quietLogger).close()
+        let out = directory + "/typo.ndjson"
+        let typo = try await cache(["export", "--model", "test-modle", "--out", out, "--config", config])
+        #expect(typo.status == 1, "\(typo.stdout)")
+        #expect(typo.stderr.contains("\"test-modle\" is not in the policy") && typo.stderr.contains("test-model"), "\(typo.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let forced = try await cache(["export", "--model", "test-modle", "--force", "--out", out, "--config", config])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stdout.contains("exported 0 scores"))
+        let listed = try await cache(["export", "--model", "test-model", "--out", out, "--config", config])
+        #expect(listed.status == 0, "\(listed.stderr)")
     }
 }

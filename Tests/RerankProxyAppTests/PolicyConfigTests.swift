@@ -130,6 +130,17 @@ import Testing
         #expect(error("server: [1\n")?.hasPrefix("p.yaml:") == true)
     }
 
+    /// The memory and SQLite tiers keep the TTL in whole seconds: `ttl: 500ms` was 0 there (never expire) while Redis
+    /// expired the same scores after 500 ms. A TTL they cannot honour is refused.
+    @Test func aCacheTTLThatIsNotWholeSecondsIsRefused() throws {
+        let backend = "models:\n  - name: m\n    backends:\n      - name: b\n        url: http://h:1\n"
+        for ttl in ["500ms", "1500ms", "250us"] {
+            #expect(error("cache: { ttl: \(ttl) }\n" + backend) == "p.yaml: cache.ttl: must be 0 (no expiry) or a whole number of seconds, not \(ttl)")
+            #expect(error("cache: { store: redis, ttl: \(ttl) }\n" + backend)?.hasPrefix("p.yaml: cache.ttl:") == true)
+        }
+        for ttl in ["0", "1s", "1.5m", "7d"] { #expect(error("cache: { ttl: \(ttl) }\n" + backend) == nil) }
+    }
+
     @Test func redisSettingsAreReadAndChecked() throws {
         let backend = "models:\n  - name: m\n    backends:\n      - name: b\n        url: http://h:1\n"
         let yaml = """

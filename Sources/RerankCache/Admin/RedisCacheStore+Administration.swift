@@ -62,7 +62,8 @@ extension RedisCacheStore: CacheAdministration {
             else { continue }
             var storedAt: Int64?
             if ttl > 0, case .integer(let remaining) = replies[i + 1], remaining >= 0 {
-                storedAt = (nowMilliseconds - (ttl - remaining)) / 1000
+                // Never later than now: a key written under a longer TTL than this policy's has more left than `ttl`.
+                storedAt = (nowMilliseconds - max(0, ttl - remaining)) / 1000
             }
             entries.append(ExportedScore(key: cacheKey, score: score, storedAt: storedAt))
         }

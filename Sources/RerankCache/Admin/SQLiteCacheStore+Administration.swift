@@ -90,13 +90,15 @@ extension SQLiteCacheStore: CacheAdministration {
         }
     }
 
-    /// Inserts or replaces in one transaction; the `meta` count grows only by keys that were not there yet.
+    /// Inserts or replaces in one transaction; the `meta` count grows only by keys that were not there yet. Scores
+    /// SQLite cannot give back exactly (-0.0, ``SQLiteCacheStore/isStorable(_:)``) are skipped, like expired ones.
     public func importScores(_ entries: [ExportedScore]) async throws(CacheError) -> Int {
         let now = self.now()
         let notBefore = configuration.ttlSeconds > 0 ? now - configuration.ttlSeconds : Int64.min
         let live = entries.compactMap { entry -> (CacheKey, Double, Int64)? in
-            let storedAt = entry.storedAt ?? now
-            return storedAt >= notBefore ? (entry.key, entry.score, storedAt) : nil
+            // Never later than now: a time from a clock ahead of this one would keep the row past the TTL.
+            let storedAt = min(entry.storedAt ?? now, now)
+            return storedAt >= notBefore && Self.isStorable(entry.score) ? (entry.key, entry.score, storedAt) : nil
         }
         guard !live.isEmpty else { return 0 }
         do {

@@ -24,6 +24,29 @@ extension RedisCacheStore: GenerationStore {
         }
         return UInt64(value)
     }
+
+    /// One `EVAL` (atomic): `SET` the generation key to `generation` only when its value is lower or absent.
+    public func raiseGeneration(model: String, to generation: UInt64) async throws(CacheError) -> UInt64 {
+        let command = [Array("EVAL".utf8), Self.raiseScript, Array("1".utf8), keyspace.generationKey(model), Array(String(generation).utf8)]
+        let reply = try await pool.withConnection { handle in try handle.pipeline([command]) }
+        guard case .string(let bytes)? = reply.first, let value = UInt64(String(decoding: bytes, as: UTF8.self)) else {
+            throw .write(reason: "redis answered the generation raise with \(String(describing: reply.first))")
+        }
+        return value
+    }
+
+    /// Compares as Lua numbers (exact below 2^53, far beyond any count of purges) and answers the stored value as
+    /// Redis holds it (a string).
+    static let raiseScript = Array(
+        """
+        local current = redis.call('GET', KEYS[1])
+        if current == false or tonumber(current) < tonumber(ARGV[1]) then
+          redis.call('SET', KEYS[1], ARGV[1])
+          return ARGV[1]
+        end
+        return current
+        """.utf8
+    )
 }
 
 extension RedisKeyspace {

@@ -33,5 +33,21 @@ extension SQLiteCacheStore: GenerationStore {
         }
     }
 
+    public func raiseGeneration(model: String, to generation: UInt64) async throws(CacheError) -> UInt64 {
+        let target = Int64(clamping: generation)
+        do {
+            return try await pool.write { db in
+                let row = Self.generationRow(model)
+                try db.execute(
+                    sql: "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)",
+                    arguments: [row, target]
+                )
+                return UInt64(max(0, try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE name = ?", arguments: [row]) ?? 0))
+            }
+        } catch {
+            throw .write(reason: "\(error)")
+        }
+    }
+
     static func generationRow(_ model: String) -> String { "generation:" + model }
 }

@@ -186,13 +186,21 @@ public final class SQLiteCacheStore: CacheStore {
         return entries.count
     }
 
+    /// Whether SQLite gives `score` back bit for bit. A `REAL` column keeps an integral value as an integer, so
+    /// -0.0 reads back as +0.0 (and a proxy would answer `0.0` where the backend said `-0.0`): such a score is not
+    /// persisted, and its pair stays a miss here (exact from the memory tier and the backend).
+    static func isStorable(_ score: Double) -> Bool {
+        score.bitPattern != (-0.0 as Double).bitPattern
+    }
+
     /// Inserts or replaces `rows` (key, score, stored_at) and adds the keys that were new to the `meta` entry
     /// count, in the caller's transaction; returns how many were new (a replaced key is not counted twice).
+    /// Rows whose score is not ``isStorable(_:)`` are left out.
     static func upsert(_ rows: some Sequence<(CacheKey, Double, Int64)>, in db: Database) throws -> Int {
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO scores (key, score, stored_at) VALUES (?, ?, ?)")
         let update = try db.cachedStatement(sql: "UPDATE scores SET score = ?, stored_at = ? WHERE key = ?")
         var inserted = 0
-        for (key, score, storedAt) in rows {
+        for (key, score, storedAt) in rows where isStorable(score) {
             insert.bind(key, at: 1)
             insert.bind(score, at: 2)
             insert.bind(storedAt, at: 3)

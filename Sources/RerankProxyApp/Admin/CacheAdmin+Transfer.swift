@@ -7,14 +7,45 @@ import RerankCore
 extension CacheAdmin {
     /// Writes the store's scores (all, or one model's) to `path`, page by page: never the whole cache in memory.
     /// Returns how many scores were written.
-    public func export(to path: String, model: String? = nil, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws(Failure) -> Int {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw .file(path: path, reason: "cannot create the file")
+    ///
+    /// The file is written as `path.partial` and renamed to `path` only once complete: an export that fails part-way
+    /// (Redis gone, disk full) leaves no shorter file that would import without complaint, and an earlier export
+    /// at `path` stays whole.
+    /// - Parameter force: export a `model` the policy does not list (e.g. one removed from it); otherwise such a
+    ///   name (a typo) is refused instead of writing an empty export.
+    public func export(
+        to path: String, model: String? = nil, force: Bool = false, now: Int64 = Int64(Date().timeIntervalSince1970)
+    ) async throws(Failure) -> Int {
+        if let model, !force, !models.contains(model) { throw .unknownModel(model, known: models) }
+        let partial = path + ".partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil), let file = FileHandle(forWritingAtPath: partial) else {
+            throw .file(path: partial, reason: "cannot create the file")
         }
-        defer { try? file.close() }
+        let count: Int
+        do throws(Failure) {
+            count = try await writeExport(to: file, path: partial, model: model, now: now)
+            do { try file.synchronize() } catch { throw Failure.file(path: partial, reason: "\(error)") }
+        } catch {
+            try? file.close()
+            unlink(partial)
+            throw error
+        }
+        try? file.close()
+        guard rename(partial, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(partial)
+            throw .file(path: path, reason: "cannot rename \(partial) to it: \(reason)")
+        }
+        return count
+    }
+
+    private func writeExport(to file: FileHandle, path: String, model: String?, now: Int64) async throws(Failure) -> Int {
+        let generations: [String: UInt64]
+        do { generations = try await store.generations(models: model.map { [$0] } ?? models) } catch { throw .store(error) }
         let header = CacheExportFormat.Header(
             format: CacheExportFormat.name, version: CacheExportFormat.version, store: storeName, exportedAt: now,
-            models: Dictionary(uniqueKeysWithValues: models.map { ($0, CacheExportFormat.hex16(CacheKey.modelTag($0))) }), model: model
+            models: Dictionary(uniqueKeysWithValues: models.map { ($0, CacheExportFormat.hex16(CacheKey.modelTag($0))) }), model: model,
+            generations: generations.isEmpty ? nil : generations
         )
         try write(CacheExportFormat.headerLine(header) + "\n", to: file, path: path)
         let tag = model.map(CacheKey.modelTag)
@@ -43,9 +74,11 @@ extension CacheAdmin {
     }
 
     /// Reads `path` twice, streaming: first every line is checked (a bad one stops the import before anything is
-    /// written, naming its line number), then the scores are written in batches of `batchSize`.
+    /// written, naming its line number), then the scores are written in batches of `batchSize`, then each model's
+    /// generation in this store is raised to the file's (the generation is part of the keys; a lower one here would
+    /// leave the imported scores unreachable, and a higher one, a purge here after the export, keeps them so).
     public func importFile(_ path: String, batchSize: Int = 1_000) async throws(Failure) -> Imported {
-        let read = try validate(path)
+        let (header, read) = try validate(path)
         var reader = try LineReader(path: path)
         defer { reader.close() }
         _ = try reader.next(path: path)  // the header, checked above
@@ -62,15 +95,19 @@ extension CacheAdmin {
             }
         }
         written += try await importBatch(batch)
+        for (model, generation) in (header.generations ?? [:]).sorted(by: { $0.key < $1.key }) where generation > 0 {
+            do { _ = try await store.raiseGeneration(model: model, to: generation) } catch { throw .store(error) }
+        }
         return Imported(read: read, written: written)
     }
 
-    /// Checks the header and every score line of `path`; returns how many score lines it has.
-    func validate(_ path: String) throws(Failure) -> Int {
+    /// Checks the header and every score line of `path`; returns the header and how many score lines it has.
+    func validate(_ path: String) throws(Failure) -> (header: CacheExportFormat.Header, scores: Int) {
         var reader = try LineReader(path: path)
         defer { reader.close() }
         guard let (_, first) = try reader.next(path: path) else { throw .badLine(path: path, line: 1, reason: "the file is empty") }
-        do { _ = try CacheExportFormat.header(first) } catch { throw .badLine(path: path, line: 1, reason: error.reason) }
+        let header: CacheExportFormat.Header
+        do { header = try CacheExportFormat.header(first) } catch { throw .badLine(path: path, line: 1, reason: error.reason) }
         let decoder = JSONDecoder()
         var count = 0
         while let (number, line) = try reader.next(path: path) {
@@ -78,7 +115,7 @@ extension CacheAdmin {
             do { _ = try CacheExportFormat.entry(line, decoder: decoder) } catch { throw .badLine(path: path, line: number, reason: error.reason) }
             count += 1
         }
-        return count
+        return (header, count)
     }
 
     private func importBatch(_ batch: [ExportedScore]) async throws(Failure) -> Int {

@@ -24,7 +24,7 @@ public final class CacheAdmin: Sendable {
             switch self {
             case .noStore: "the policy has cache.store: none; there is no persistent cache to administer"
             case .unknownModel(let model, let known):
-                "model \"\(model)\" is not in the policy (models: \(known.joined(separator: ", "))); pass --force to purge it anyway"
+                "model \"\(model)\" is not in the policy (models: \(known.joined(separator: ", "))); pass --force to use that name anyway"
             case .store(let error): error.description
             case .file(let path, let reason): "\(path): \(reason)"
             case .badLine(let path, let line, let reason): "\(path):\(line): \(reason); nothing was imported"

@@ -12,7 +12,8 @@ import RerankCore
 /// ```
 /// `k` is the 32-byte ``CacheKey`` in hex (model tag first), `s` the 16 hex digits of the score's IEEE-754 bit
 /// pattern (so it round-trips bit-exactly), `t` when it was stored (unix seconds) or `null` when the source did
-/// not know. The header's `models` maps the exporting policy's model names to their 16-hex-digit tags.
+/// not know. The header's `models` maps the exporting policy's model names to their 16-hex-digit tags, and
+/// `generations` (when any was purged) their cache generations in the exporting store.
 enum CacheExportFormat {
     static let name = "rerank-proxy-cache"
     static let version = 1
@@ -26,9 +27,14 @@ enum CacheExportFormat {
         var models: [String: String]
         /// The only model exported (`--model`), or `nil` for all.
         var model: String?
+        /// The exporting store's cache generation of each exported model that has one (purged at least once). The
+        /// generation is part of every key (``CacheKeyEncoder``), so an import raises the importing store's
+        /// generation to it: otherwise the imported scores would sit under keys no proxy looks up. `nil` in files
+        /// written before this field existed.
+        var generations: [String: UInt64]?
 
         enum CodingKeys: String, CodingKey {
-            case format, version, store, models, model
+            case format, version, store, models, model, generations
             case exportedAt = "exported_at"
         }
     }
@@ -75,8 +81,8 @@ enum CacheExportFormat {
         out += "}\n"
     }
 
-    /// Parses one score line; refuses anything but an object with a 64-hex-digit `k`, a 16-hex-digit `s` and an
-    /// integer or null `t`.
+    /// Parses one score line; refuses anything but an object with a 64-hex-digit `k`, a 16-hex-digit `s` that is a
+    /// finite number and an integer or null `t`.
     static func entry(_ line: Substring, decoder: JSONDecoder) throws(LineError) -> ExportedScore {
         let parsed: Line
         do {
@@ -90,7 +96,10 @@ enum CacheExportFormat {
         guard parsed.s.utf8.count == 16, parsed.s.allSatisfy(\.isHexDigit), let bits = UInt64(parsed.s, radix: 16) else {
             throw LineError(reason: "\"s\" must be 16 hex digits (the score's IEEE-754 bits), not \"\(parsed.s.prefix(80))\"")
         }
-        return ExportedScore(key: key, score: Double(bitPattern: bits), storedAt: parsed.t)
+        let score = Double(bitPattern: bits)
+        // No backend score is NaN or infinite (the pool refuses them); a proxy would answer `null` for one.
+        guard score.isFinite else { throw LineError(reason: "\"s\" is not a finite number (\(parsed.s)); no backend scores that") }
+        return ExportedScore(key: key, score: score, storedAt: parsed.t)
     }
 
     static func hex16(_ value: UInt64) -> String {

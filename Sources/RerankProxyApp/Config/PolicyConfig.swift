@@ -252,6 +252,10 @@ public struct CacheConfig: Decodable, Sendable, Equatable {
 
     func validate() throws(ConfigError) {
         guard memoryEntries >= 0 else { throw .invalid(path: "cache.memory_entries", message: "must be 0 (off) or positive") }
+        // The memory and SQLite tiers count whole seconds (500ms would be 0 there: never expire, while Redis expired it).
+        guard ttl.duration.components.attoseconds == 0 else {
+            throw .invalid(path: "cache.ttl", message: "must be 0 (no expiry) or a whole number of seconds, not \(ttl)")
+        }
         if store == .redis { try redis.validate() }
         if store == .sqlite {
             guard !sqlite.path.isEmpty else { throw .invalid(path: "cache.sqlite.path", message: "must not be empty") }
