@@ -141,6 +141,14 @@ import Testing
         for ttl in ["0", "1s", "1.5m", "7d"] { #expect(error("cache: { ttl: \(ttl) }\n" + backend) == nil) }
     }
 
+    @Test func aJobsTTLThatIsNotWholeSecondsIsRefused() throws {
+        let backend = "models:\n  - name: m\n    backends:\n      - name: b\n        url: http://h:1\n"
+        for ttl in ["500ms", "1500ms"] {
+            #expect(error("jobs: { ttl: \(ttl) }\n" + backend) == "p.yaml: jobs.ttl: must be a whole number of seconds, not \(ttl)")
+        }
+        for ttl in ["1s", "90m", "7d"] { #expect(error("jobs: { ttl: \(ttl) }\n" + backend) == nil) }
+    }
+
     @Test func redisSettingsAreReadAndChecked() throws {
         let backend = "models:\n  - name: m\n    backends:\n      - name: b\n        url: http://h:1\n"
         let yaml = """

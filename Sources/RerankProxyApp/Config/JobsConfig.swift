@@ -52,6 +52,10 @@ public struct JobsConfig: Decodable, Sendable {
 
     func validate() throws(ConfigError) {
         guard ttl.duration > .zero else { throw .invalid(path: "jobs.ttl", message: "must be positive") }
+        // The sweep counts whole seconds (records keep seconds since 1970): 500ms would sweep at once.
+        guard ttl.duration >= .seconds(1), ttl.duration.components.attoseconds == 0 else {
+            throw .invalid(path: "jobs.ttl", message: "must be a whole number of seconds, not \(ttl)")
+        }
         guard maxShare > 0, maxShare <= 1 else {
             throw .invalid(path: "jobs.max_share", message: "must be above 0 and at most 1 (a share of each model's backend concurrency)")
         }
