@@ -77,6 +77,27 @@ struct CacheAdminTests {
         for admin in [sqlite, redis, second] { admin.close() }
     }
 
+    @Test func aLineLongerThanTheLimitIsRefusedNamingItWithoutReadingTheRest() throws {
+        let file = temporaryDirectory() + "-long.ndjson"
+        // Line 2 is 5,000 bytes with no newline after it: the reader stops at its limit instead of buffering it all.
+        try Data(("short\n" + String(repeating: "x", count: 5_000)).utf8).write(to: URL(fileURLWithPath: file))
+        var reader = try LineReader(path: file, maxLineBytes: 1_000)
+        defer { reader.close() }
+        #expect(try reader.next(path: file)?.line == "short")
+        #expect(throws: CacheAdmin.Failure.self) { try reader.next(path: file) }
+        do {
+            _ = try reader.next(path: file)
+        } catch {
+            #expect(error.description.contains("\(file):2: longer than 1000 bytes"), "\(error)")
+        }
+        // Lines up to the limit still read whole.
+        try Data((String(repeating: "y", count: 1_000) + "\nz").utf8).write(to: URL(fileURLWithPath: file))
+        var exact = try LineReader(path: file, maxLineBytes: 1_000)
+        defer { exact.close() }
+        #expect(try exact.next(path: file)?.line.count == 1_000)
+        #expect(try exact.next(path: file)?.line == "z")
+    }
+
     @Test func aCorruptLineIsRefusedNamingItAndNothingIsImported() async throws {
         let source = try admin(adminPolicy(.sqlite))
         _ = try await source.store.importScores(seedEntries("test-model", 10, storedAt: now))

@@ -129,16 +129,23 @@ extension CacheAdmin {
 }
 
 /// Reads a file line by line in 1 MiB chunks (a line may be split across chunks), numbering lines from 1.
+///
+/// A line longer than `maxLineBytes` is an error naming it, not a buffer that grows with the file: a score line is
+/// about 120 bytes and a header a few KB, so a file with no newline in it is not an export.
 struct LineReader {
     private let file: FileHandle
+    private let maxLineBytes: Int
     private var buffer: [UInt8] = []
     private var start = 0
     private var number = 0
     private var atEnd = false
 
-    init(path: String) throws(CacheAdmin.Failure) {
+    static let defaultMaxLineBytes = 4 << 20
+
+    init(path: String, maxLineBytes: Int = LineReader.defaultMaxLineBytes) throws(CacheAdmin.Failure) {
         guard let file = FileHandle(forReadingAtPath: path) else { throw .file(path: path, reason: "cannot open the file for reading") }
         self.file = file
+        self.maxLineBytes = max(1, maxLineBytes)
     }
 
     /// The next line without its `\n` (and a trailing `\r`), or `nil` at the end.
@@ -151,8 +158,11 @@ struct LineReader {
                 guard start < buffer.count else { return nil }
                 return take(upTo: buffer.count, skip: 0)
             }
+            guard buffer.count - start <= maxLineBytes else {
+                throw .badLine(path: path, line: number + 1, reason: "longer than \(maxLineBytes) bytes: not a cache export line")
+            }
             let chunk: Data?
-            do { chunk = try file.read(upToCount: 1 << 20) } catch { throw .file(path: path, reason: "\(error)") }
+            do { chunk = try file.read(upToCount: min(1 << 20, maxLineBytes + 1)) } catch { throw .file(path: path, reason: "\(error)") }
             buffer.removeFirst(start)
             start = 0
             if let chunk, !chunk.isEmpty { buffer.append(contentsOf: chunk) } else { atEnd = true }
