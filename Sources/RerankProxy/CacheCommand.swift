@@ -71,7 +71,10 @@ struct CacheCommand: AsyncParsableCommand {
         var force = false
 
         func run() async throws {
-            let purged = try await options.withAdmin { admin throws(CacheAdmin.Failure) in try await admin.purge(model: model, force: force) }
+            let purged = try await options.withAdmin { admin throws(CacheAdmin.Failure) in
+                // A second pass once running proxies have re-read the generation and flushed what they queued before.
+                try await admin.purge(model: model, force: force) { try? await Task.sleep(for: CacheAdmin.purgeSettle) }
+            }
             print(purged.summary)
         }
     }

@@ -199,6 +199,24 @@ struct CacheAdminTests {
         }
     }
 
+    @Test func aSecondPassDeletesScoresARunningProxyWroteUnderTheOldGenerationMeanwhile() async throws {
+        for store in [CacheConfig.Store.sqlite, .redis] {
+            let admin = try admin(adminPolicy(store))
+            _ = try await admin.store.importScores(seedEntries("test-model", 10, storedAt: now))
+            // What a proxy that has not yet re-read the generation flushes between the passes: generation-0 keys.
+            let late = ExportedScore(
+                key: CacheKeyEncoder(model: "test-model", revision: "", settings: .init(), query: "late", generation: 0).key(document: "d"),
+                score: 0.5, storedAt: now
+            )
+            let store = admin.store
+            let purged = try await admin.purge(model: "test-model") { _ = try? await store.importScores([late]) }
+            #expect(purged.deleted == 10)
+            #expect(purged.late == 1)
+            #expect(try await admin.stats().models.first?.entries == 0)
+            admin.close()
+        }
+    }
+
     /// The generation is part of every key: scores exported from a store where the model was purged are keyed under
     /// its generation, so an import into a fresh store must bring the generation along or no proxy ever finds them.
     @Test func importIntoAFreshStoreCarriesThePurgedModelsGenerationSoItsScoresAreFound() async throws {

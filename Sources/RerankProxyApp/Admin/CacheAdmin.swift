@@ -139,23 +139,37 @@ public final class CacheAdmin: Sendable {
         public var model: String
         public var generation: UInt64
         public var deleted: Int
+        /// Deleted by the second pass: scores running proxies wrote under the old generation after the first.
+        public var late = 0
 
         public var summary: String {
             "purged \(model): generation \(generation) (running proxies stop serving its cached scores within about a second); "
-                + "deleted \(deleted) stored scores"
+                + "deleted \(deleted) stored scores" + (late > 0 ? ", and \(late) more that running proxies wrote meanwhile" : "")
         }
     }
+
+    /// How long `cache purge` waits before its second pass: a running proxy re-reads generations every second, and
+    /// until then (plus its write queue's flush: SQLite's `flush_interval`, 1 s by default) it may still write scores
+    /// under the old generation. They could never be served, but with `ttl: 0` they would stay.
+    public static let purgeSettle = Duration.seconds(3)
 
     /// Advances the model's generation in the store first (every running replica re-reads it every second and
     /// stops serving the model's scores from its memory tier), then deletes the model's stored scores of every
     /// generation, tenant, revision and setting (they share the model tag).
     /// - Parameter force: purge a model the policy does not list (e.g. one removed from it).
-    public func purge(model: String, force: Bool = false) async throws(Failure) -> Purged {
+    /// - Parameter settling: awaited between the first delete pass and a second one (the command sleeps
+    ///   ``purgeSettle``); `nil`: one pass only.
+    public func purge(model: String, force: Bool = false, settling: (@Sendable () async -> Void)? = nil) async throws(Failure) -> Purged {
         guard force || models.contains(model) else { throw .unknownModel(model, known: models) }
         do {
             let generation = try await store.advanceGeneration(model: model)
-            let deleted = try await store.purge(tag: CacheKey.modelTag(model))
-            return Purged(model: model, generation: generation, deleted: deleted)
+            let tag = CacheKey.modelTag(model)
+            var purged = Purged(model: model, generation: generation, deleted: try await store.purge(tag: tag))
+            if let settling {
+                await settling()
+                purged.late = try await store.purge(tag: tag)
+            }
+            return purged
         } catch {
             throw .store(error)
         }
