@@ -74,6 +74,14 @@ struct CacheAdminTests {
         #expect(try await second.importFile(back) == .init(read: 300, written: 300))
         try await expectHolds(second, exactly: Array(entries.suffix(300)))
         #expect(try await second.stats().models.map(\.entries) == [0, 300])
+        // Into a store whose policy serves only test-model: imported all the same, and the summary says whose they are.
+        var narrow = adminPolicy(.sqlite)
+        narrow.models.removeLast()
+        let third = try admin(narrow)
+        let imported = try await third.importFile(back)
+        #expect(imported == .init(read: 300, written: 300, otherModels: 300))
+        #expect(imported.summary.hasSuffix("; 300 of the file's scores belong to models this policy does not serve"))
+        third.close()
         for admin in [sqlite, redis, second] { admin.close() }
     }
 

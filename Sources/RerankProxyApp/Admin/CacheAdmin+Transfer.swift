@@ -69,8 +69,14 @@ extension CacheAdmin {
         public var read: Int
         /// Scores written (the rest had expired under this store's TTL).
         public var written: Int
+        /// Score lines of models this policy does not serve (by model tag): imported all the same (another policy
+        /// on this store may serve them), but no proxy on this policy looks them up.
+        public var otherModels = 0
 
-        public var summary: String { "imported \(written) of \(read) scores (\(read - written) already expired under this policy's ttl)" }
+        public var summary: String {
+            "imported \(written) of \(read) scores (\(read - written) already expired under this policy's ttl)"
+                + (otherModels > 0 ? "; \(otherModels) of the file's scores belong to models this policy does not serve" : "")
+        }
     }
 
     /// Reads `path` twice, streaming: first every line is checked (a bad one stops the import before anything is
@@ -86,8 +92,11 @@ extension CacheAdmin {
         var batch: [ExportedScore] = []
         batch.reserveCapacity(batchSize)
         var written = 0
+        var otherModels = 0
+        let served = Set(models.map(CacheKey.modelTag))
         while let (_, line) = try reader.next(path: path) {
             guard !line.isEmpty, let entry = try? CacheExportFormat.entry(line, decoder: decoder) else { continue }
+            if !served.contains(entry.key.w0) { otherModels += 1 }
             batch.append(entry)
             if batch.count >= batchSize {
                 written += try await importBatch(batch)
@@ -98,7 +107,7 @@ extension CacheAdmin {
         for (model, generation) in (header.generations ?? [:]).sorted(by: { $0.key < $1.key }) where generation > 0 {
             do { _ = try await store.raiseGeneration(model: model, to: generation) } catch { throw .store(error) }
         }
-        return Imported(read: read, written: written)
+        return Imported(read: read, written: written, otherModels: otherModels)
     }
 
     /// Checks the header and every score line of `path`; returns the header and how many score lines it has.
