@@ -98,4 +98,28 @@ import Testing
         #expect(try await store.job("new-queued")?.status == .cancelled)
         #expect(try await store.unfinished().map(\.id) == ["old-running"])
     }
+
+    /// A runner that has not seen its job swept (cancelled elsewhere, then `jobs.ttl` passed) writes nothing: no
+    /// record and no results come back, so an idempotent retry that creates the same id afterwards starts clean
+    /// instead of being answered with the phantom or inheriting the old job's results.
+    @Test(arguments: JobStoreTests.kinds) func aWriteToASweptJobBringsNothingBack(kind: Kind) async throws {
+        let store = try #require(try Self.store(kind))
+        let input = JobInput(bytes: Array("old".utf8), isLines: false)
+        var cancelled = Self.record("job-i-same", created: 10, status: .cancelled)
+        cancelled.updatedAt = 10
+        try await store.create(cancelled, input: input)
+        #expect(try await store.sweep(finishedBefore: 20) == 1)
+        let stale = Self.record("job-i-same", created: 10, status: .running)
+        try await store.save(results: [(0, Array("old result".utf8))], record: stale)
+        try await store.update(stale)
+        #expect(try await store.job("job-i-same") == nil)
+        #expect(try await store.savedPositions(of: "job-i-same").isEmpty)
+        #expect(try await store.unfinished().isEmpty)
+        // The same id submitted again is a new job with none of the old one's results.
+        let fresh = Self.record("job-i-same", created: 30)
+        #expect(try await store.create(fresh, input: JobInput(bytes: Array("new".utf8), isLines: false)))
+        #expect(try await store.job("job-i-same") == fresh)
+        #expect(try await store.savedPositions(of: "job-i-same").isEmpty)
+        #expect(try await store.results(of: "job-i-same", offset: 0, limit: 5).isEmpty)
+    }
 }

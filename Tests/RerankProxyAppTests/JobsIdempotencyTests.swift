@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import RerankProxyApp
 import Testing
 
@@ -74,6 +76,35 @@ import Testing
                 #expect(other.status == 202)
                 #expect(other.object["id"] as? String != id)
                 #expect((try await proxy.get("/v1/rerank/jobs", headers: Self.teamA).object["data"] as? [Any])?.count == 1)
+            }
+        }
+    }
+
+    /// NDJSON names its model in the query (`?model=`), not in the body: a retry that asks for another model is
+    /// another submission (422), not a replay of the first model's job.
+    @Test func theSameNDJSONBodyForAnotherModelIs422NotTheFirstModelsJob() async throws {
+        let fake = FakeRerankBackend()
+        try await fake.run { url in
+            var policy = policy(url)
+            policy.models.append(ModelConfig(name: "other-model", backends: [BackendConfig(name: "fake-1", url: url)]))
+            try await withProxy(policy) { proxy in
+                let body = JobsTests.requests(2, documents: 2).map { jsonText($0) }.joined(separator: "\n") + "\n"
+                let headers = Self.teamA.merging(["Idempotency-Key": "lines-1", "Content-Type": "application/x-ndjson"]) { _, b in b }
+                func submit(_ model: String) async throws -> ProxyClient.Reply {
+                    var request = HTTPClientRequest(url: proxy.base + "/v1/rerank/jobs?model=" + model)
+                    request.method = .POST
+                    for (name, value) in headers { request.headers.add(name: name, value: value) }
+                    request.body = .bytes(ByteBuffer(string: body))
+                    return try await proxy.send(request, timeout: .seconds(10))
+                }
+                let first = try await submit("test-model")
+                #expect(first.status == 202)
+                let id = try #require(first.object["id"] as? String)
+                #expect(try await submit("test-model").object["id"] as? String == id)
+                let other = try await submit("other-model")
+                #expect(other.status == 422)
+                #expect(other.header("Idempotent-Replayed") == nil)
+                #expect(((other.object["error"] as? [String: Any])?["message"] as? String)?.contains(id) == true)
             }
         }
     }

@@ -90,7 +90,7 @@ struct ProxyClient: Sendable {
         return try await send(request, timeout: .seconds(30))
     }
 
-    private func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> Reply {
+    func send(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> Reply {
         let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 64 << 20)
         var headers: [String: String] = [:]

@@ -148,4 +148,67 @@ import TestSupport
         #expect(work.started == 0)
         #expect(work.state.withLock { $0.finishedCancelled } == false)
     }
+
+    /// A tick that waits until its task is cancelled (a health probe waiting on a backend that does not answer).
+    final class Hung: PeriodicWork {
+        struct State {
+            var started = false
+            var waiter: CheckedContinuation<Void, Never>?
+            var cancelled = false
+        }
+
+        let name = "hung"
+        let interval = Duration.seconds(1)
+        let state = Mutex(State())
+        let log: FinishLog
+
+        init(log: FinishLog) { self.log = log }
+
+        var started: Bool { state.withLock { $0.started } }
+
+        func tick() async {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state in
+                        state.started = true
+                        if state.cancelled { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state in
+                    state.cancelled = true
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
+        }
+
+        func finish() async { log.names.withLock { $0.append(name) } }
+    }
+
+    /// On graceful shutdown a tick still running is told to stop (cancelled), so a hung one (a probe, a slow
+    /// store) cannot hold back every work's finish: the cache writers' last flush runs before the process is killed.
+    @Test func gracefulShutdownCancelsARunningTickSoEveryWorkFinishes() async throws {
+        let clock = ManualClock()
+        let log = FinishLog()
+        let hung = Hung(log: log)
+        let writer = Counter("writer", every: .seconds(1), log: log)
+        let loop = TimerLoop(works: [writer, hung], time: TimeSource(clock), logger: Self.logger)
+        let group = ServiceGroup(configuration: .init(services: [loop], logger: Self.logger))
+        let task = Task { try await group.run() }
+        await clock.waitForSleepers(1)
+        clock.advance(by: .seconds(1))
+        await settle { hung.started }
+        #expect(hung.started)
+        await group.triggerGracefulShutdown()
+        await settle { log.all.count == 2 }
+        #expect(log.all == ["writer", "hung"])
+        // Without the fix the loop still waits for the hung tick: end it so the test does not hang.
+        task.cancel()
+        try? await task.value
+    }
 }

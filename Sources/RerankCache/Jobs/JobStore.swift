@@ -10,6 +10,8 @@ import RerankCore
 /// - A finished job's record is never replaced by an unfinished one (``update(_:)``, ``save(results:record:)``):
 ///   a cancel, from any replica, wins over a runner that has not seen it yet.
 /// - Results are saved per request position and read back in position order; saving a position twice keeps the last.
+/// - ``update(_:)`` and ``save(results:record:)`` of a job that does not exist (swept) write nothing: a later job
+///   with its id (an idempotent submission) starts clean.
 /// - ``sweep(finishedBefore:)`` deletes finished jobs last updated before the cutoff, with their input and results;
 ///   queued and running jobs are never swept.
 /// - Failures throw ``CacheError``; the caller decides (the HTTP API answers 503, the runner retries later).

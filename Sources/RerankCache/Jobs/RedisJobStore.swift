@@ -32,12 +32,21 @@ public final class RedisJobStore: JobStore {
         return replies
     }
 
-    /// Writes the record unless the stored one is finished and this one is not (a cancel wins), and keeps
-    /// `jobs:open` in step, in one script so no other write lands between the check and the set.
+    /// Writes the record unless the job is gone (swept) or the stored one is finished and this one is not (a
+    /// cancel wins), and keeps `jobs:open` in step, in one script so no other write lands between the check and the set.
     private static let updateScript = Array("""
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
         if redis.call('HGET', KEYS[1], 'finished') == '1' and ARGV[2] == '0' then return 0 end
         redis.call('HSET', KEYS[1], 'record', ARGV[1], 'finished', ARGV[2])
         if ARGV[2] == '1' then redis.call('SREM', KEYS[2], ARGV[3]) else redis.call('SADD', KEYS[2], ARGV[3]) end
+        return 1
+        """.utf8)
+
+    /// Writes results (ARGV: position, body, …) unless the job is gone: a runner that has not seen its job swept
+    /// must not leave results a later job with the same id (an idempotent submission) would inherit.
+    private static let resultsScript = Array("""
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
         return 1
         """.utf8)
 
@@ -103,7 +112,7 @@ public final class RedisJobStore: JobStore {
     public func save(results: [(index: Int, body: [UInt8])], record: JobRecord) async throws(CacheError) {
         var commands: [[[UInt8]]] = []
         if !results.isEmpty {
-            var command = [Self.text("HSET"), resultsKey(record.id)]
+            var command = [Self.text("EVAL"), Self.resultsScript, Self.text(2), jobKey(record.id), resultsKey(record.id)]
             for result in results {
                 command.append(Self.text(result.index))
                 command.append(result.body)

@@ -103,6 +103,8 @@ public final class SQLiteJobStore: JobStore {
         do {
             let record = try Self.encode(job)
             try await pool.write { db in
+                // A job swept under a runner that has not seen it: its results must not wait for a later job with its id.
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM rerank_jobs WHERE id = ?", arguments: [job.id]) != nil else { return }
                 let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO rerank_job_results (job_id, idx, body) VALUES (?, ?, ?)")
                 for result in results {
                     try statement.execute(arguments: [job.id, result.index, Data(result.body)])

@@ -2,7 +2,7 @@
 /// and sweeps, health probes, generation refreshes, job rescans.
 ///
 /// A tick still running when its next is due is not started twice: that tick is skipped. On shutdown the loop
-/// stops ticking, waits for running ticks, then calls every ``finish()`` once, in registration order, from a task
+/// stops ticking, cancels running ticks and waits for them, then calls every ``finish()`` once, in registration order, from a task
 /// that is not cancelled (a final flush must happen even when the loop was cancelled).
 /// ```swift
 /// struct Flusher: PeriodicWork {

@@ -49,7 +49,8 @@ struct JobsController: Sendable {
             createdAt: runner.now(), requests: batch.requests.count, totalPairs: batch.pairCount, owner: client?.name,
             namespace: client?.namespace
         )
-        record.inputSHA256 = idempotency.map { _ in IdempotentSubmission.digest(input) }
+        let queryModel = request.uri.queryParameters.get("model").map { String($0) }
+        record.inputSHA256 = idempotency.map { _ in IdempotentSubmission.digest(input, queryModel: queryModel) }
         do {
             // A retry of an idempotent submission finds its job (or loses the race to create it) and is answered
             // with that job, never a second one.

@@ -35,11 +35,16 @@ struct IdempotentSubmission: Sendable {
         return "job-i-" + hasher.finalize().prefix(16).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 
-    /// SHA-256 (hex) of a submission's input, so a retry with a different body is told apart.
-    static func digest(_ input: JobInput) -> String {
+    /// SHA-256 (hex) of a submission's input, so a retry with a different body is told apart. NDJSON names its
+    /// model in the query (`?model=`), outside the bytes: `queryModel` is part of what was asked when it is given.
+    static func digest(_ input: JobInput, queryModel: String? = nil) -> String {
         var hasher = SHA256()
         hasher.update(data: [input.isLines ? 1 : 0])
         hasher.update(data: input.bytes)
+        if input.isLines, let queryModel, !queryModel.isEmpty {
+            hasher.update(data: Array("\u{0}model=".utf8))
+            hasher.update(data: Array(queryModel.utf8))
+        }
         return hasher.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 }

@@ -10,7 +10,7 @@ import Synchronization
 /// Each due tick runs in its own child task, so a slow one (a probe waiting for its connect timeout) never delays
 /// another work's tick; ``PeriodicSchedule`` keeps a work from running twice at once.
 ///
-/// On graceful shutdown or cancellation it stops ticking, waits for the ticks running, then runs each work's
+/// On graceful shutdown or cancellation it stops ticking, cancels the ticks running and waits for them, then runs each work's
 /// ``PeriodicWork/finish()`` once in registration order, from an uncancelled task (the cache writers' last flush).
 /// ```swift
 /// services.append(TimerLoop(works: [sqliteWriter, healthChecker], time: .continuous, logger: logger))
@@ -48,6 +48,10 @@ public struct TimerLoop: Service {
                     }
                 }
             }
+            // Ticks still running are told to stop: one waiting on a backend or a slow store must not hold back
+            // every work's finish (the cache writers' last flush) past the time the process is given to stop.
+            // A cancelled flush leaves its scores queued for that last flush.
+            group.cancelAll()
         }
         // The last flushes must happen even when this task was cancelled (GRDB refuses work in a cancelled task).
         await Task {
