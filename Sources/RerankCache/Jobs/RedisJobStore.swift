@@ -195,9 +195,31 @@ public final class RedisJobStore: JobStore {
         let replies = try await run([[Self.text("ZRANGEBYSCORE"), key("jobs"), Self.text("-inf"), Self.text("(\(cutoff)")]])
         let expired = try await records(ids(replies.first)).filter { $0.status.isFinished && $0.updatedAt < cutoff }.map(\.id)
         guard !expired.isEmpty else { return 0 }
-        var commands: [[[UInt8]]] = expired.map { [Self.text("DEL"), jobKey($0), resultsKey($0), key("job:" + $0 + ":owner")] }
-        commands.append([Self.text("ZREM"), key("jobs")] + expired.map { Self.text($0) })
-        _ = try await run(commands)
-        return expired.count
+        let swept = try await run(expired.map { sweepCommand($0, cutoff: cutoff) })
+        return swept.count { $0 == .integer(1) }
+    }
+
+    /// Deletes job `id` only if it is still finished and last updated before `cutoff` when the script runs: between
+    /// the read above and this, another replica may have swept it and a client re-created the same id (an
+    /// idempotent submission), and that new job must stay, in the `jobs` index too.
+    private static let sweepScript = Array("""
+        if redis.call('HGET', KEYS[1], 'finished') ~= '1' then return 0 end
+        local record = cjson.decode(redis.call('HGET', KEYS[1], 'record'))
+        if tonumber(record['updatedAt']) >= tonumber(ARGV[2]) then return 0 end
+        redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+        redis.call('ZREM', KEYS[4], ARGV[1])
+        return 1
+        """.utf8)
+
+    func sweepCommand(_ id: String, cutoff: Int64) -> [[UInt8]] {
+        [
+            Self.text("EVAL"), Self.sweepScript, Self.text(4), jobKey(id), resultsKey(id), key("job:" + id + ":owner"), key("jobs"),
+            Self.text(id), Self.text(cutoff),
+        ]
+    }
+
+    /// Runs the sweep's per-job script alone (tests: the guard against a re-created job).
+    func sweepOne(_ id: String, cutoff: Int64) async throws(CacheError) -> Bool {
+        try await run([sweepCommand(id, cutoff: cutoff)]).first == .integer(1)
     }
 }
