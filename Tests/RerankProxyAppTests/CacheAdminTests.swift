@@ -54,7 +54,7 @@ struct CacheAdminTests {
         let file = temporaryDirectory() + "-sqlite.ndjson"
         #expect(try await sqlite.export(to: file) == entries.count)
         let header = try CacheExportFormat.header(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")[0])
-        #expect(header.models["test-model"] == CacheExportFormat.hex16(CacheKey.modelTag("test-model")))
+        #expect(header.models["test-model"] == Hex.word(CacheKey.modelTag("test-model")))
         #expect(header.store == "sqlite")
 
         let redisPolicy = adminPolicy(.redis)

@@ -106,12 +106,6 @@ public struct CacheKey: Hashable, Sendable, CustomStringConvertible {
 
     /// Lower-case hex of the digest.
     public var description: String {
-        var out = ""
-        out.reserveCapacity(64)
-        for word in [w0, w1, w2, w3] {
-            let hex = String(word, radix: 16)
-            out += String(repeating: "0", count: 16 - hex.count) + hex
-        }
-        return out
+        Hex.word(w0) + Hex.word(w1) + Hex.word(w2) + Hex.word(w3)
     }
 }

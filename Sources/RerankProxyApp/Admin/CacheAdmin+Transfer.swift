@@ -44,7 +44,7 @@ extension CacheAdmin {
         do { generations = try await store.generations(models: model.map { [$0] } ?? models) } catch { throw .store(error) }
         let header = CacheExportFormat.Header(
             format: CacheExportFormat.name, version: CacheExportFormat.version, store: storeName, exportedAt: now,
-            models: Dictionary(uniqueKeysWithValues: models.map { ($0, CacheExportFormat.hex16(CacheKey.modelTag($0))) }), model: model,
+            models: Dictionary(uniqueKeysWithValues: models.map { ($0, Hex.word(CacheKey.modelTag($0))) }), model: model,
             generations: generations.isEmpty ? nil : generations
         )
         try write(CacheExportFormat.headerLine(header) + "\n", to: file, path: path)

@@ -75,7 +75,7 @@ enum CacheExportFormat {
         out += "{\"k\":\""
         out += entry.key.description
         out += "\",\"s\":\""
-        out += hex16(entry.score.bitPattern)
+        out += Hex.word(entry.score.bitPattern)
         out += "\",\"t\":"
         out += entry.storedAt.map { String($0) } ?? "null"
         out += "}\n"
@@ -100,10 +100,5 @@ enum CacheExportFormat {
         // No backend score is NaN or infinite (the pool refuses them); a proxy would answer `null` for one.
         guard score.isFinite else { throw LineError(reason: "\"s\" is not a finite number (\(parsed.s)); no backend scores that") }
         return ExportedScore(key: key, score: score, storedAt: parsed.t)
-    }
-
-    static func hex16(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RerankCore
 
 extension PolicyConfig {
     /// Reads, decodes and validates a policy file, as ``load(file:)`` does (the checks of `check-config`), and
@@ -16,7 +17,7 @@ extension PolicyConfig {
             throw .unreadable(file: file, reason: "the file is not UTF-8 text")
         }
         let policy = try parse(text, file: file)
-        return (policy, SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+        return (policy, Hex.bytes(SHA256.hash(data: data)))
     }
 
     /// The keys under `server:`, `cache:` and `jobs:` whose values differ in `other` (`server.port`, `cache.sqlite.path`).

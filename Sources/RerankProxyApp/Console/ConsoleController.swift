@@ -1,6 +1,7 @@
 import Crypto
 import Hummingbird
 import NIOCore
+import RerankCore
 
 /// `GET /ui`: the operator console (dashboard, playground, admin), static files embedded in the binary.
 ///
@@ -17,10 +18,7 @@ struct ConsoleController: Sendable {
     static let assets: [String: Asset] = Dictionary(
         uniqueKeysWithValues: ConsoleAssets.files.map { file in
             let bytes = file.bytes
-            let digest = SHA256.hash(data: bytes).prefix(16).map { byte in
-                let hex = String(byte, radix: 16)
-                return byte < 16 ? "0" + hex : hex
-            }.joined()
+            let digest = Hex.bytes(SHA256.hash(data: bytes).prefix(16))
             return (file.name, Asset(contentType: file.contentType, body: ByteBuffer(bytes: bytes), etag: "\"\(digest)\""))
         }
     )

@@ -1,5 +1,6 @@
 import Crypto
 import RerankCache
+import RerankCore
 
 /// A job submission carrying `Idempotency-Key`: its job id is derived from the API key's client name and the
 /// idempotency key, so a retried POST (a lost answer, a client timeout) names the same job and the store's
@@ -32,7 +33,7 @@ struct IdempotentSubmission: Sendable {
         hasher.update(data: Array((owner ?? "").utf8))
         hasher.update(data: [0])
         hasher.update(data: Array(key.utf8))
-        return "job-i-" + hasher.finalize().prefix(16).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        return "job-i-" + Hex.bytes(hasher.finalize().prefix(16))
     }
 
     /// SHA-256 (hex) of a submission's input, so a retry with a different body is told apart. NDJSON names its
@@ -45,10 +46,6 @@ struct IdempotentSubmission: Sendable {
             hasher.update(data: Array("\u{0}model=".utf8))
             hasher.update(data: Array(queryModel.utf8))
         }
-        return hasher.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        return Hex.bytes(hasher.finalize())
     }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

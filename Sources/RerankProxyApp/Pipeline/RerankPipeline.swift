@@ -274,6 +274,10 @@ final class RerankPipeline: Sendable {
         sendWithin: Duration?, logger: Logger
     ) async -> Scored {
         guard !positions.isEmpty else { return Scored() }
+        // A single request has one group: no grouping to do.
+        if work.groups.count == 1 {
+            return await score(positions, group: work.groups[0], flight: flight, model: model, work: work, pairs: pairs, sendWithin: sendWithin, logger: logger)
+        }
         var byGroup: [Int: [Int]] = [:]
         for n in positions { byGroup[pairs[n].group, default: []].append(n) }
         if byGroup.count == 1, let (group, members) = byGroup.first {
