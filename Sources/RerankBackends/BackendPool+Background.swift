@@ -120,9 +120,9 @@ extension BackendPool {
 
     // MARK: - Running a chunk at its priority
 
-    /// Runs one chunk at `priority`: a background chunk first waits for the lane; interactive ones are counted.
-    func scoreChunk(_ documents: [String], _ job: Job, priority: Priority) async -> Result<BackendReply, BackendError> {
-        guard priority == .background else { return await countedInteractive { await scoreChunk(documents, job) } }
+    /// Runs one chunk at its job's priority: a background chunk first waits for the lane; interactive ones are counted.
+    func scoreInLane(_ documents: [String], _ job: Job) async -> Result<BackendReply, BackendError> {
+        guard job.priority == .background else { return await countedInteractive { await scoreChunk(documents, job) } }
         guard await enterBackgroundLane() else { return .failure(.localQueueTimeout(backend: model)) }
         defer { resume(state.withLock { $0.lane.backgroundFinished() }) }
         // Time spent waiting for the lane is not the backend's: the chunk's deadline starts when it may go.

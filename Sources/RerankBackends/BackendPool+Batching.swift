@@ -42,10 +42,8 @@ extension BackendPool {
 
         let state: Mutex<State>
         let mixedQueries: Bool
-        let window: Duration
 
         init(window: Duration, maxBatch: Int, mixedQueries: Bool) {
-            self.window = window
             self.mixedQueries = mixedQueries
             state = Mutex(State(assembler: BatchAssembler(window: window, maxBatch: maxBatch)))
         }
@@ -80,8 +78,9 @@ extension BackendPool {
                 let time = self.time
                 Task {
                     try? await time.sleep(until: expires)
+                    let healthy = self.healthyCount
                     let (expired, demand) = batching.state.withLock { state in
-                        (state.assembler.expire(now: time.now, healthy: self.healthyCount), state.demand())
+                        (state.assembler.expire(now: time.now, healthy: healthy), state.demand())
                     }
                     self.interactiveDemand(demand)
                     self.launch(expired)
@@ -115,7 +114,8 @@ extension BackendPool {
         await call.finish(
             await scoreCall(pairs: batch.pairs, sendBy: nil, deadline: deadline, logger: logger) { backend in await call.send(on: backend) }
         )
-        let (next, demand) = batching.state.withLock { state in (state.assembler.finished(batch.id, healthy: healthyCount), state.demand()) }
+        let healthy = healthyCount
+        let (next, demand) = batching.state.withLock { state in (state.assembler.finished(batch.id, healthy: healthy), state.demand()) }
         interactiveDemand(demand)
         launch(next)
     }

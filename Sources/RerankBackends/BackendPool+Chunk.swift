@@ -70,7 +70,7 @@ extension BackendPool {
 
     /// Scores one range; when the backend refuses it as bad input, splits it to isolate the refused documents.
     func scoreRange(_ range: Range<Int>, _ job: Job) async -> [Piece] {
-        let result = await scoreChunk(Array(job.documents[range]), job, priority: job.priority)
+        let result = await scoreInLane(Array(job.documents[range]), job)
         guard case .failure(let error) = result, error.isRefusal else { return [Piece(range: range, result: result)] }
         return await splitRefused(range, job, error: error)
     }

@@ -4,20 +4,15 @@ import Synchronization
 
 /// Receives every backend call's outcome; the app's stats and metrics implement it.
 public protocol BackendPoolObserver: Sendable {
-    func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?)
+    /// One call to `backend`: its pairs, time and error, how many client requests shared it (`batch_window`) and
+    /// whether it retried a call that failed on another backend.
+    func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?, requests: Int, retry: Bool)
     /// A call of `pairs` was refused at once because the model's queue was full (`max_queue`).
     func shed(model: String, pairs: Int)
-    /// Like ``backendCall(model:backend:pairs:duration:error:)``, with how many client requests shared the call
-    /// (`batch_window`) and whether it retried a call that failed on another backend. Default: forwards to that one.
-    func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?, requests: Int, retry: Bool)
 }
 
 extension BackendPoolObserver {
     public func shed(model: String, pairs: Int) {}
-
-    public func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?, requests: Int, retry: Bool) {
-        backendCall(model: model, backend: backend, pairs: pairs, duration: duration, error: error)
-    }
 }
 
 /// The backends serving one model: splits a batch of pairs into chunks of at most `maxBatch`, sends the

@@ -59,9 +59,6 @@ public struct BatchAssembler<Group: Hashable & Sendable>: Sendable {
     /// Pairs waiting in open batches (not yet dispatched).
     public var pendingPairs: Int { open.reduce(0) { $0 + $1.batch.pairs } }
 
-    /// When the oldest open batch's window ends; `nil` when none is open.
-    public var nextExpiry: Duration? { open.map { $0.opened + window }.min() }
-
     /// Adds an entry of `pairs` (at most `maxBatch`) arriving at `now`.
     public mutating func enqueue(id: Int, group: Group, pairs: Int, now: Duration, healthy: Int) -> Plan {
         var plan = Plan()

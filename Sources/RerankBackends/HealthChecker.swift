@@ -14,10 +14,6 @@ public struct HealthChecker: PeriodicWork {
 
     public var name: String { "health-probes" }
 
-    public init(pools: [BackendPool], interval: Duration = .seconds(2), logger: Logger) {
-        self.init(interval: interval, logger: logger) { pools }
-    }
-
     /// Probes the pools `pools` returns at each round.
     public init(interval: Duration = .seconds(2), logger: Logger, pools: @escaping @Sendable () -> [BackendPool]) {
         self.pools = pools

@@ -4,7 +4,7 @@
 ///
 /// ```swift
 /// var plan = RerankPlan(keys: pairs.keys)
-/// var toClaim = plan.lookedUp(lookup.scores, memoryHits: lookup.memoryHits, storeHits: lookup.storeHits)
+/// var toClaim = plan.lookedUp(lookup.scores, fromStore: lookup.fromStore, storeFailed: lookup.storeFailed)
 /// while !toClaim.isEmpty {
 ///     let claim = coalescer.claim(toClaim)
 ///     toClaim = []

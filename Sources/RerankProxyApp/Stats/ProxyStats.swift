@@ -151,10 +151,6 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         if tally.storeFailed { metrics.storeErrors.increment() }
     }
 
-    func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?) {
-        backendCall(model: model, backend: backend, pairs: pairs, duration: duration, error: error, requests: 1, retry: false)
-    }
-
     func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?, requests: Int, retry: Bool) {
         let key = Self.key(model: model, backend: backend)
         let (seconds, attoseconds) = duration.components
