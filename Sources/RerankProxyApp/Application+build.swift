@@ -157,8 +157,7 @@ public func buildApplication(policy: PolicyConfig, options: AppOptions = .init()
     let pipeline = RerankPipeline(runtime: runtime, cache: cache, stats: stats, leases: (store as? RedisCacheStore)?.leases)
     let requestLimits = RequestLimits(maxDocuments: policy.server.maxDocuments)
     let jobRunner = JobRunner(
-        store: makeJobStore(cache: store, logger: logger), pipeline: pipeline, configuration: policy.jobs, limits: requestLimits, logger: logger,
-        startsOpen: false
+        store: makeJobStore(cache: store, logger: logger), pipeline: pipeline, configuration: policy.jobs, limits: requestLimits, logger: logger
     )
     periodic += jobRunner.periodicWorks
     // Before the runner: on shutdown the runner stops (ending its current chunk) before the timer loop's last

@@ -128,25 +128,22 @@ import Testing
 /// idempotent submission) after the sweep read its candidates is never deleted or dropped from the index.
 @Suite(.enabled(if: sharedRedisURL != nil, "REDIS_URL is not set: start redis-server and export REDIS_URL (scripts/test.sh does)"))
 struct RedisJobSweepTests {
-    @Test func theSweepScriptDeletesOnlyAJobStillFinishedAndOld() async throws {
+    @Test func theSweepDeletesOnlyAJobStillFinishedAndOld() async throws {
         let store = try #require(try JobStoreTests.store(.redis) as? RedisJobStore)
         let input = JobInput(bytes: [], isLines: false)
         // Re-created and running again: kept, and still listed.
         try await store.create(JobStoreTests.record("again", created: 100), input: input)
-        #expect(try await store.sweepOne("again", cutoff: 1_000) == false)
-        #expect(try await store.job("again") != nil)
-        #expect(try await store.recent(limit: 10).map(\.id) == ["again"])
         // Finished, but updated after the cutoff: kept.
         var recent = JobStoreTests.record("recent", created: 100, status: .succeeded)
         recent.updatedAt = 2_000
         try await store.create(recent, input: input)
-        #expect(try await store.sweepOne("recent", cutoff: 1_000) == false)
         // Finished and old: gone, record and index entry together.
         try await store.create(JobStoreTests.record("old", created: 100, status: .succeeded), input: input)
-        #expect(try await store.sweepOne("old", cutoff: 1_000))
+        #expect(try await store.sweep(finishedBefore: 1_000) == 1)
         #expect(try await store.job("old") == nil)
+        #expect(try await store.job("again") != nil)
         #expect(Set(try await store.recent(limit: 10).map(\.id)) == ["again", "recent"])
-        // Already gone: nothing to do.
-        #expect(try await store.sweepOne("old", cutoff: 1_000) == false)
+        // Nothing left to sweep.
+        #expect(try await store.sweep(finishedBefore: 1_000) == 0)
     }
 }

@@ -184,24 +184,24 @@ public final class RedisJobStore: JobStore {
         return true
     }
 
+    /// Deletes the claim only while `owner` holds it, in one step (the leases' release script): a claim that expired
+    /// and was taken by another runner stays.
     public func release(_ id: String, owner: String) async {
-        let ownerKey = key("job:" + id + ":owner")
-        guard let replies = try? await run([[Self.text("GET"), ownerKey]]), replies.first == .string(Self.text(owner)) else { return }
-        _ = try? await run([[Self.text("DEL"), ownerKey]])
+        _ = try? await run([[Self.text("EVAL"), RedisPairLeases.releaseScript, Self.text(1), key("job:" + id + ":owner"), Self.text(owner)]])
     }
 
     public func sweep(finishedBefore cutoff: Int64) async throws(CacheError) -> Int {
-        // Created before the cutoff is necessary (updated ≥ created); the record says whether it is finished and old.
+        // Created before the cutoff is necessary (updated ≥ created); the script decides the rest, job by job.
         let replies = try await run([[Self.text("ZRANGEBYSCORE"), key("jobs"), Self.text("-inf"), Self.text("(\(cutoff)")]])
-        let expired = try await records(ids(replies.first)).filter { $0.status.isFinished && $0.updatedAt < cutoff }.map(\.id)
-        guard !expired.isEmpty else { return 0 }
-        let swept = try await run(expired.map { sweepCommand($0, cutoff: cutoff) })
+        let candidates = ids(replies.first)
+        guard !candidates.isEmpty else { return 0 }
+        let swept = try await run(candidates.map { sweepCommand($0, cutoff: cutoff) })
         return swept.count { $0 == .integer(1) }
     }
 
-    /// Deletes job `id` only if it is still finished and last updated before `cutoff` when the script runs: between
-    /// the read above and this, another replica may have swept it and a client re-created the same id (an
-    /// idempotent submission), and that new job must stay, in the `jobs` index too.
+    /// Deletes job `id` only if it is finished and last updated before `cutoff` when the script runs, with its
+    /// results, claim and index entry: a job re-created under the same id (an idempotent submission) after the
+    /// candidates were listed is unfinished, and stays, in the `jobs` index too.
     private static let sweepScript = Array("""
         if redis.call('HGET', KEYS[1], 'finished') ~= '1' then return 0 end
         local record = cjson.decode(redis.call('HGET', KEYS[1], 'record'))
@@ -211,15 +211,10 @@ public final class RedisJobStore: JobStore {
         return 1
         """.utf8)
 
-    func sweepCommand(_ id: String, cutoff: Int64) -> [[UInt8]] {
+    private func sweepCommand(_ id: String, cutoff: Int64) -> [[UInt8]] {
         [
             Self.text("EVAL"), Self.sweepScript, Self.text(4), jobKey(id), resultsKey(id), key("job:" + id + ":owner"), key("jobs"),
             Self.text(id), Self.text(cutoff),
         ]
-    }
-
-    /// Runs the sweep's per-job script alone (tests: the guard against a re-created job).
-    func sweepOne(_ id: String, cutoff: Int64) async throws(CacheError) -> Bool {
-        try await run([sweepCommand(id, cutoff: cutoff)]).first == .integer(1)
     }
 }

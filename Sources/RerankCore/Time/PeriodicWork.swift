@@ -6,6 +6,7 @@
 /// that is not cancelled (a final flush must happen even when the loop was cancelled).
 /// ```swift
 /// struct Flusher: PeriodicWork {
+///     let name = "flusher"
 ///     let interval = Duration.seconds(1)
 ///     func tick() async { try? await store.flush() }
 /// }

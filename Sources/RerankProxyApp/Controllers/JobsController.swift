@@ -52,11 +52,8 @@ struct JobsController: Sendable {
         let queryModel = request.uri.queryParameters.get("model").map { String($0) }
         record.inputSHA256 = idempotency.map { _ in IdempotentSubmission.digest(input, queryModel: queryModel) }
         do {
-            // A retry of an idempotent submission finds its job (or loses the race to create it) and is answered
-            // with that job, never a second one.
-            if idempotency != nil, let existing = try await runner.store.job(record.id) {
-                return try replay(existing, of: record)
-            }
+            // The store creates a job only if its id is new: a retry of an idempotent submission (or the loser of
+            // a race to create it) is answered with the job that exists, never a second one.
             guard try await runner.submit(record, input: input) else {
                 guard let existing = try await runner.store.job(record.id) else {
                     throw CacheError.query(reason: "job \(record.id) exists but cannot be read")

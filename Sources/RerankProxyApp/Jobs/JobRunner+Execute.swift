@@ -84,8 +84,6 @@ extension JobRunner {
         }
     }
 
-    private var stopping: Bool { !isRunning }
-
     /// Parses a job's stored input with the policy's limits.
     func parse(_ input: JobInput) throws(RequestError) -> BatchParser.Batch {
         let limits = self.limits
@@ -102,11 +100,12 @@ extension JobRunner {
         _ positions: [Int], of batch: BatchParser.Batch, record: inout JobRecord, schedule: inout JobSchedule
     ) async -> [(index: Int, body: [UInt8])] {
         let requests = positions.map { batch.requests[$0] }
+        // One snapshot for the chunk: its models and the key counters it is charged to come from the same policy.
+        let runtime = pipeline.runtime.current
         let items: [RerankPipeline.BatchItem]
         do {
             items = try await pipeline.rerankBatch(
-                requests, model: record.model, models: pipeline.runtime.current.models, namespace: record.namespace, priority: .background,
-                logger: logger
+                requests, model: record.model, models: runtime.models, namespace: record.namespace, priority: .background, logger: logger
             )
         } catch {
             // The model or a request's settings are refused: retrying cannot help.
@@ -115,12 +114,11 @@ extension JobRunner {
         }
         var results: [(index: Int, body: [UInt8])] = []
         // The submitting key's counters include its jobs' requests, as they include its batches' and single requests'.
-        let keyStats = record.owner.map { _ in pipeline.runtime.current.keyStats }
         for (n, item) in items.enumerated() {
             let position = positions[n]
             switch item.result {
             case .success(let result):
-                if let keyStats, let owner = record.owner { keyStats.served(owner, tally: result.tally) }
+                if let owner = record.owner { runtime.keyStats.served(owner, tally: result.tally) }
                 results.append((position, ResponseRenderer.render(result, for: batch.requests[position])))
                 schedule.scored(position)
                 record.requestsDone += 1

@@ -53,7 +53,7 @@ final class JobRunner: Service, Sendable {
 
     init(
         store: any JobStore, pipeline: RerankPipeline, configuration: JobsConfig, limits: RequestLimits, logger: Logger,
-        time: TimeSource = .continuous, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }, startsOpen: Bool = true
+        time: TimeSource = .continuous, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) {
         self.store = store
         self.pipeline = pipeline
@@ -64,10 +64,10 @@ final class JobRunner: Service, Sendable {
         self.now = now
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (opening, opened) = AsyncStream.makeStream(of: Void.self)
-        if startsOpen { open() }
     }
 
-    /// Lets the runner start jobs (the app calls it once it is ready to serve; see `startsOpen`).
+    /// Lets the runner start jobs (the app calls it once it is ready to serve: purged generations loaded, batch
+    /// limits read, canaries checked).
     func open() {
         state.withLock { $0.open = true }
         opened.finish()
@@ -132,8 +132,8 @@ final class JobRunner: Service, Sendable {
         }
     }
 
-    /// `false` once graceful shutdown began: running jobs stop at their next chunk boundary.
-    var isRunning: Bool { !state.withLock { $0.stopping } }
+    /// `true` once graceful shutdown began: running jobs stop at their next chunk boundary.
+    var stopping: Bool { state.withLock { $0.stopping } }
 
     /// Whether the runner was opened and is not stopping: the timer loop's rescans and sweeps run only then.
     private var isOpenAndRunning: Bool { state.withLock { $0.open && !$0.stopping } }
