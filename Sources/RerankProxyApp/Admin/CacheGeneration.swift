@@ -10,12 +10,7 @@ final class CacheGeneration: Sendable {
     /// Raises the generation to `generation` (a stored or another replica's value); never lowers it, so a stale
     /// read can never bring purged scores back.
     func raise(to generation: UInt64) {
-        var seen = value.load(ordering: .relaxed)
-        while seen < generation {
-            let (exchanged, original) = value.compareExchange(expected: seen, desired: generation, ordering: .acquiringAndReleasing)
-            if exchanged { return }
-            seen = original
-        }
+        value.max(generation, ordering: .acquiringAndReleasing)
     }
 
     /// Adds one (no persistent store to keep it in) and returns the new generation.
