@@ -37,10 +37,7 @@ struct CacheAdminController: Sendable {
             if AdminController.isLoopback(context.remoteAddress) { return }
             throw .loopbackOnly
         }
-        let secret = KeyRing.presentedSecret(
-            authorization: request.headers[.authorization], apiKey: request.headers[RerankController.apiKeyHeader],
-            xAPIKey: request.headers[RerankController.xAPIKeyHeader]
-        )
+        let secret = KeyRing.presentedSecret(in: request.headers)
         guard let secret else { throw .unauthorized }
         if keyRing.isAdmin(secret) { return }
         throw keyRing.client(presenting: secret) == nil ? .unauthorized : .notAdmin
@@ -76,9 +73,6 @@ struct CacheAdminController: Sendable {
     }
 
     private func json(_ value: some Encodable) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let bytes = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        JSONResponse.make(encoding: value, cacheControl: "no-store")
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Hummingbird
 import RerankCore
 import Synchronization
 
@@ -101,6 +102,14 @@ final class KeyRing: Sendable {
     }
 
     /// The secret a request presents: `Authorization: Bearer …`, else `api-key`, else `X-API-Key`.
+    /// The secret a request presents (`Authorization: Bearer`, `api-key` or `X-API-Key`), or `nil`.
+    static func presentedSecret(in headers: HTTPFields) -> String? {
+        presentedSecret(authorization: headers[.authorization], apiKey: headers[apiKeyHeader], xAPIKey: headers[xAPIKeyHeader])
+    }
+
+    static let apiKeyHeader = HTTPFields.Element.Name("api-key")!
+    static let xAPIKeyHeader = HTTPFields.Element.Name("X-API-Key")!
+
     static func presentedSecret(authorization: String?, apiKey: String?, xAPIKey: String?) -> String? {
         if let authorization {
             let parts = authorization.split(separator: " ", maxSplits: 1)

@@ -20,10 +20,7 @@ struct AdminController: Sendable {
     private func reload(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let keyRing = runtime.current.keyRing
         if keyRing.hasAdminKeys {
-            let secret = KeyRing.presentedSecret(
-                authorization: request.headers[.authorization], apiKey: request.headers[RerankController.apiKeyHeader],
-                xAPIKey: request.headers[RerankController.xAPIKeyHeader]
-            )
+            let secret = KeyRing.presentedSecret(in: request.headers)
             guard let secret, keyRing.isAdmin(secret) else { throw ProxyError.unauthorized(.documents) }
         } else if !Self.isLoopback(context.remoteAddress) {
             return refusal(
@@ -76,9 +73,6 @@ struct AdminController: Sendable {
     }
 
     private func json(_ value: some Encodable, status: HTTPResponse.Status) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let bytes = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        JSONResponse.make(encoding: value, status: status)
     }
 }

@@ -105,7 +105,7 @@ struct JobsController: Sendable {
             return lines(of: record, from: offset, limit: request.uri.queryParameters.get("limit").flatMap { Int($0) })
         }
         let limit = min(max(0, request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? Self.defaultPage), 100_000)
-        var body = try encode(JobView(record, durable: runner.store.isDurable))
+        var body = JSONResponse.encode(JobView(record, durable: runner.store.isDurable))
         if record.status == .succeeded || record.status == .failed {
             let page: [[UInt8]]
             do {
@@ -143,7 +143,7 @@ struct JobsController: Sendable {
         }
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encode(JobView(now, durable: runner.store.isDurable))))
+            body: .init(byteBuffer: ByteBuffer(bytes: JSONResponse.encode(JobView(now, durable: runner.store.isDurable))))
         )
     }
 
@@ -165,7 +165,7 @@ struct JobsController: Sendable {
         }
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encode(List(durable: runner.store.isDurable, data: Array(visible)))))
+            body: .init(byteBuffer: ByteBuffer(bytes: JSONResponse.encode(List(durable: runner.store.isDurable, data: Array(visible)))))
         )
     }
 
@@ -212,12 +212,6 @@ struct JobsController: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: Self.ndjson], body: body)
-    }
-
-    private func encode(_ value: some Encodable) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return [UInt8](try encoder.encode(value))
     }
 }
 

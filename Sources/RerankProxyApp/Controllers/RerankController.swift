@@ -80,9 +80,7 @@ struct RerankController: Sendable {
         let keyRing = runtime.keyRing
         let keyStats = runtime.keyStats
         guard keyRing.isEnabled else { return nil }
-        let secret = KeyRing.presentedSecret(
-            authorization: request.headers[.authorization], apiKey: request.headers[Self.apiKeyHeader], xAPIKey: request.headers[Self.xAPIKeyHeader]
-        )
+        let secret = KeyRing.presentedSecret(in: request.headers)
         guard let secret, let client = keyRing.client(presenting: secret) ?? (keyRing.isAdmin(secret) ? KeyRing.admin : nil) else {
             keyStats.rejected(nil, .unauthorized)
             throw ProxyError.unauthorized(dialect)
@@ -94,9 +92,6 @@ struct RerankController: Sendable {
         }
         return client
     }
-
-    static let apiKeyHeader = HTTPFields.Element.Name("api-key")!
-    static let xAPIKeyHeader = HTTPFields.Element.Name("X-API-Key")!
 
     private func handle(
         _ buffer: ByteBuffer, _ context: AppRequestContext, runtime: Runtime, route: RerankRoute, explain: Bool, client: KeyRing.Client?,

@@ -49,17 +49,12 @@ struct StatusController: Sendable {
     private func requireAdmin(_ request: Request) throws {
         let runtime = pipeline.runtime.current
         guard runtime.protectStats else { return }
-        let secret = KeyRing.presentedSecret(
-            authorization: request.headers[.authorization], apiKey: request.headers[RerankController.apiKeyHeader],
-            xAPIKey: request.headers[RerankController.xAPIKeyHeader]
-        )
+        let secret = KeyRing.presentedSecret(in: request.headers)
         guard let secret, runtime.keyRing.isAdmin(secret) else { throw ProxyError.unauthorized(.documents) }
     }
 
     private func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok, cacheControl: String? = nil) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if let cacheControl { headers[.cacheControl] = cacheControl }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        JSONResponse.make(bytes, status: status, cacheControl: cacheControl)
     }
 
     private func json(_ text: String) -> Response { json(Array(text.utf8)) }
@@ -70,14 +65,7 @@ struct StatusController: Sendable {
             Readiness.Model(name: model.name, backends: model.pool.backends.count, healthyBackends: model.pool.healthyBackends.count)
         }
         let readiness = Readiness(models: models, store: storeStatus.name, storeHealth: storeStatus.report)
-        return json(encoded(readiness), status: readiness.isReady ? .ok : .serviceUnavailable)
-    }
-
-    /// Codable for the bodies that are not on the hot path: stable key order, and paths without `\/`.
-    private func encoded(_ value: some Encodable) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+        return json(JSONResponse.encode(readiness), status: readiness.isReady ? .ok : .serviceUnavailable)
     }
 
     private func models() -> Response {
@@ -122,6 +110,6 @@ struct StatusController: Sendable {
         for i in report.models.indices {
             report.models[i].cache_generation = runtime.models[report.models[i].name]?.generation.current
         }
-        return json(encoded(report), cacheControl: "no-store")
+        return json(JSONResponse.encode(report), cacheControl: "no-store")
     }
 }
