@@ -27,19 +27,20 @@ struct CacheCommand: AsyncParsableCommand {
             do {
                 admin = try CacheAdmin(policy: try PolicyConfig.load(file: config), creating: creating, logger: logger)
             } catch {
-                fail("\(error)")
+                throw failure("\(error)")
             }
             defer { admin.close() }
             do {
                 return try await body(admin)
             } catch {
-                fail(error.description)
+                throw failure(error.description)
             }
         }
 
-        private func fail(_ message: String) -> Never {
+        /// Prints `message` and gives the exit status to throw (thrown, not `exit(1)`: the store is still closed).
+        private func failure(_ message: String) -> ExitCode {
             FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-            Foundation.exit(1)
+            return ExitCode(1)
         }
     }
 

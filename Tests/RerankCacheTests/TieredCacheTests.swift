@@ -6,19 +6,12 @@ import Testing
 @testable import RerankCache
 @testable import RerankCore
 
-/// A store whose every lookup fails, as a broken disk or a dropped Redis would.
-struct FailingStore: CacheStore {
-    let name = "failing"
-    var entryCount: Int { 0 }
-    func lookup(_ keys: [CacheKey]) async throws(CacheError) -> [CachedScore?] { throw .query(reason: "disk on fire") }
-    func save(_ entries: [(key: CacheKey, score: CachedScore)]) {}
-    func pendingScore(_ key: CacheKey) -> CachedScore? { nil }
-}
-
-/// A store whose lookups fail while `failing` is set (injected failures), and miss otherwise.
+/// A store whose lookups fail while `failing` is set (injected failures: a broken disk, a dropped Redis), and miss
+/// otherwise.
 final class SwitchableStore: CacheStore {
     let name = "switchable"
-    let failing = Mutex(false)
+    let failing: Mutex<Bool>
+    init(failing: Bool = false) { self.failing = Mutex(failing) }
     var entryCount: Int { 0 }
     func lookup(_ keys: [CacheKey]) async throws(CacheError) -> [CachedScore?] {
         if failing.withLock({ $0 }) { throw .query(reason: "disk on fire") }
@@ -49,7 +42,7 @@ final class SwitchableStore: CacheStore {
 
     @Test func storeFailureIsAMissNotAnError() async {
         let memory = MemoryTier(capacity: 100, ttlSeconds: 0)
-        let cache = TieredCache(memory: memory, store: FailingStore(), logger: testLogger)
+        let cache = TieredCache(memory: memory, store: SwitchableStore(failing: true), logger: testLogger)
         cache.save([(testKey(1), 0.5)])
         let lookup = await cache.lookup([testKey(1), testKey(2)])
         #expect(lookup.scores == [0.5, nil])
