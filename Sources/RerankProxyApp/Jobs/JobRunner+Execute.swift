@@ -123,8 +123,9 @@ extension JobRunner {
                 schedule.scored(position)
                 record.requestsDone += 1
                 record.donePairs += batch.requests[position].texts.count
-                record.fromCache += item.fromCache
-                record.scored += item.scored
+                // Unique pairs from a cache tier, and those scored for it (by a backend, or another request's flight).
+                record.fromCache += result.tally.hits
+                record.scored += result.tally.coalesced + result.tally.forwarded
             case .failure(let error):
                 // A document the backend refused fails the same way every time; anything else may pass later.
                 schedule.failed(position, Self.failure(error, at: position), retryable: error.status.code >= 500 || error.status.code == 429)

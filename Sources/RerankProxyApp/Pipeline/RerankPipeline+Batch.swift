@@ -3,13 +3,10 @@ import RerankBackends
 import RerankCore
 
 extension RerankPipeline {
-    /// One request's part of a batch: its result or why it failed, and where its unique pairs' scores came from.
+    /// One request's part of a batch: its result (whose tally says where its unique pairs' scores came from) or why
+    /// it failed.
     struct BatchItem: Sendable {
         var result: Result<RerankResult, ProxyError>
-        /// Unique pairs of the request served from a cache tier.
-        var fromCache: Int
-        /// Unique pairs scored for it (sent to a backend, or joined from another request's flight).
-        var scored: Int
     }
 
     /// Scores every request of a batch together: all their pairs go through the cache tiers and the coalescer as
@@ -140,18 +137,16 @@ extension RerankPipeline {
                     if failedAt == nil || (failure.belongsToKey && failedAt?.failure.belongsToKey == false) { failedAt = (failure, i) }
                 }
             }
-            let fromCache = tally.memoryHits + tally.storeHits
-            let scored = tally.coalesced + tally.forwarded
             if let failedAt {
                 let error = proxyError(failedAt.failure, index: failedAt.index, model: model, dialect: .documents)
-                return BatchItem(result: .failure(error), fromCache: fromCache, scored: scored)
+                return BatchItem(result: .failure(error))
             }
             // Tokens are reported for the whole batch; each request is given its share of the forwarded pairs'.
             tally.tokens = plan.tally.tokens * tally.forwarded / forwardedTotal
             let result = RerankResult(
                 id: requestID(), model: model.name, scores: scores, promptTokens: tally.tokens, sources: sources, tally: tally
             )
-            return BatchItem(result: .success(result), fromCache: fromCache, scored: scored)
+            return BatchItem(result: .success(result))
         }
     }
 }
