@@ -119,7 +119,9 @@ public final class BackendPool: Sendable {
     let observer: (any BackendPoolObserver)?
     let time: TimeSource
     let gates: [SlotGate]
-    private let limits: [BackendLimits]
+    /// Calls the pool may have in flight at once: Σ `max_concurrency` (the `max_queue` bound is this many calls'
+    /// worth of pairs beyond it).
+    private let capacity: Int
     /// Health, outstanding pairs, admitted pairs and chunk size. Protected by its own lock; held only to pick
     /// or record, never across a call or a log line.
     let state: Mutex<StateMachine>
@@ -138,12 +140,12 @@ public final class BackendPool: Sendable {
         precondition(configuration.backends.isEmpty || configuration.backends.count == backends.count, "one BackendLimits per backend")
         let limits = configuration.backends.isEmpty
             ? Array(repeating: BackendLimits(maxConcurrency: configuration.maxConcurrency), count: backends.count) : configuration.backends
-        self.limits = limits
+        self.capacity = limits.reduce(0) { $0 + $1.maxConcurrency }
         self.gates = limits.map { SlotGate(limit: $0.maxConcurrency) }
         self.state = Mutex(
             StateMachine(
                 count: backends.count, ejectAfter: configuration.ejectAfter, ejectFor: configuration.ejectFor, maxBatch: configuration.maxBatch,
-                weights: limits.map(\.weight), capacity: limits.reduce(0) { $0 + $1.maxConcurrency },
+                weights: limits.map(\.weight), capacity: capacity,
                 backgroundShare: configuration.backgroundShare, concurrency: limits.map(\.maxConcurrency)
             )
         )
@@ -219,10 +221,14 @@ public final class BackendPool: Sendable {
         logger: Logger
     ) async -> Outcome {
         var outcome = Outcome(count: documents.count)
-        let pairs = priority == .background ? 0 : documents.count
-        let admitted = state.withLock { state in
-            let limit = configuration.maxQueue.map { $0 + limits.reduce(0) { $0 + $1.maxConcurrency } * state.batchLimit }
-            return state.admit(pairs: pairs, limit: limit)
+        // Interactive pairs are admitted against `max_queue` (one lock for that and the chunk size); background
+        // ones wait in the lane instead.
+        let counted = priority == .interactive
+        let pairs = documents.count
+        let (admitted, size) = state.withLock { state in
+            guard counted else { return (true, state.batchLimit) }
+            let limit = configuration.maxQueue.map { $0 + capacity * state.batchLimit }
+            return (state.admit(pairs: pairs, limit: limit), state.batchLimit)
         }
         guard admitted else {
             logger.debug("pool queue full; shedding", metadata: ["rerank.model": "\(model)", "rerank.pairs": "\(pairs)"])
@@ -230,8 +236,7 @@ public final class BackendPool: Sendable {
             outcome.errors = Array(repeating: .overloaded(model: model), count: documents.count)
             return outcome
         }
-        defer { state.withLock { $0.left(pairs: pairs) } }
-        let size = effectiveMaxBatch
+        defer { if counted { state.withLock { $0.left(pairs: pairs) } } }
         let deadline = time.now + configuration.chunkTimeout
         let ranges = stride(from: 0, to: documents.count, by: size).map { $0..<min($0 + size, documents.count) }
         let job = Job(
