@@ -42,6 +42,10 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
         var backendOrder: [String] = []
         /// Calls refused at once per model because its queue was full.
         var shed: [String: Int] = [:]
+        /// Per backend, the metric objects (created once: at start, or when a reload adds the backend).
+        var backendMetrics: [String: BackendMetrics] = [:]
+        /// `rerank_shed_requests_total{model}`, created once per model.
+        var shedMetrics: [String: Counter] = [:]
     }
 
     /// The metric objects, created once (swift-metrics looks factories up on creation).
@@ -87,24 +91,18 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
 
     private let counters = Mutex(Counters())
     private let metrics: RequestMetrics
-    /// Per backend, created once (at start, or when a reload adds the backend). Protected by its own lock.
-    private let backendMetrics: Mutex<[String: BackendMetrics]>
-    /// `rerank_shed_requests_total{model}`, created once per model. Protected by its own lock.
-    private let shedMetrics: Mutex<[String: Counter]>
     let started = Date()
 
     /// - Parameter backends: (model, backend name) of every configured backend, in policy order.
     init(storeName: String, backends: [(model: String, backend: String)]) {
         metrics = RequestMetrics(storeName: storeName)
-        backendMetrics = Mutex([:])
-        shedMetrics = Mutex([:])
         register(backends: backends)
     }
 
     /// Makes `backends` the ones `/v1/stats` lists, in this order, creating the counters and metric objects of any
     /// not seen before (a reload added them); counts of backends that stay are kept.
     func register(backends: [(model: String, backend: String)]) {
-        let known = backendMetrics.withLock { Set($0.keys) }
+        let (known, knownModels) = counters.withLock { (Set($0.backendMetrics.keys), Set($0.shedMetrics.keys)) }
         var created: [String: BackendMetrics] = [:]
         for (model, backend) in backends where !known.contains(Self.key(model: model, backend: backend)) {
             let dimensions = [("model", model), ("backend", backend)]
@@ -117,11 +115,12 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
                 batchedRequests: Counter(label: "rerank_backend_batched_requests_total", dimensions: dimensions)
             )
         }
-        let models = Set(backends.map(\.model)).subtracting(shedMetrics.withLock { Set($0.keys) })
+        let models = Set(backends.map(\.model)).subtracting(knownModels)
         let shed = models.map { ($0, Counter(label: "rerank_shed_requests_total", dimensions: [("model", $0)])) }
-        backendMetrics.withLock { $0.merge(created) { a, _ in a } }
-        shedMetrics.withLock { $0.merge(shed) { a, _ in a } }
+        // Metric objects are made outside the lock (the factory has its own); one lock then adopts them.
         counters.withLock { c in
+            c.backendMetrics.merge(created) { a, _ in a }
+            c.shedMetrics.merge(shed) { a, _ in a }
             c.backendOrder = backends.map { Self.key(model: $0.model, backend: $0.backend) }
             for (model, backend) in backends where c.backends[Self.key(model: model, backend: backend)] == nil {
                 c.backends[Self.key(model: model, backend: backend)] = BackendCounters(model: model)
@@ -130,6 +129,12 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
     }
 
     private static func key(model: String, backend: String) -> String { model + "\u{0}" + backend }
+
+    /// Whole microseconds, for the latency histograms.
+    private static func micros(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+    }
 
     func record(_ tally: RequestTally) {
         counters.withLock { c in
@@ -153,9 +158,8 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
 
     func backendCall(model: String, backend: String, pairs: Int, duration: Duration, error: BackendError?, requests: Int, retry: Bool) {
         let key = Self.key(model: model, backend: backend)
-        let (seconds, attoseconds) = duration.components
-        let micros = UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
-        counters.withLock { c in
+        let micros = Self.micros(duration)
+        let backendMetrics = counters.withLock { c -> BackendMetrics? in
             // Modified in place through optional chaining: no copy of the histogram, no allocation per call.
             if c.backends[key] == nil { c.backends[key] = BackendCounters(model: model) }
             c.backends[key]?.requests += 1
@@ -163,8 +167,9 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
             if error != nil { c.backends[key]?.errors += 1 } else { c.backends[key]?.batchedRequests += requests }
             if retry { c.backends[key]?.retries += 1 }
             _ = c.backends[key]?.latencyMicros.record(micros)
+            return c.backendMetrics[key]
         }
-        if let m = backendMetrics.withLock({ $0[key] }) {
+        if let m = backendMetrics {
             m.pairs.increment(by: pairs)
             m.calls.increment()
             if retry { m.retries.increment() }
@@ -174,8 +179,10 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
     }
 
     func shed(model: String, pairs: Int) {
-        counters.withLock { $0.shed[model, default: 0] += 1 }
-        shedMetrics.withLock { $0[model] }?.increment()
+        counters.withLock { c in
+            c.shed[model, default: 0] += 1
+            return c.shedMetrics[model]
+        }?.increment()
     }
 
     func cacheStoreErrors(tier: String, count: Int) {
@@ -185,10 +192,7 @@ final class ProxyStats: BackendPoolObserver, CacheStoreObserver, Sendable {
 
     func cacheLookedUp(memoryMisses: Int, storeAsked: Int, storeHits: Int, storeRoundTrip: Duration?) {
         let storeMisses = storeAsked - storeHits
-        let micros = storeRoundTrip.map { d in
-            let (seconds, attoseconds) = d.components
-            return UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
-        }
+        let micros = storeRoundTrip.map(Self.micros)
         counters.withLock { c in
             c.memoryMisses += memoryMisses
             c.storeMisses += storeMisses
