@@ -84,7 +84,6 @@ public struct ProxyAPI: Sendable {
         public var message: String?
         /// Requests the job could not score (`failed_requests`), by their position in the job.
         public var failures: [Failure] = []
-        public var isFinal: Bool { ["succeeded", "failed", "cancelled"].contains(status) }
     }
 
     /// The job's state; `nil` when the server does not know it (404: expired, or another server's).

@@ -135,10 +135,11 @@ extension RedisCacheStore: CacheAdministration {
 }
 
 extension RedisKeyspace {
-    /// Infixes of keys that are not scores (generations, jobs, leases); a 32-byte remainder starting with one is
-    /// never treated as a score. (A model whose tag happens to start with one, odds 2^-32 per name, could then
-    /// not be purged by the CLI; its scores still stop being served after the purge's generation step.)
-    static let reservedInfixes = [Array("gen:".utf8), Array("job:".utf8), Array("jobs".utf8), leaseInfix]
+    /// Infixes of the keys that are not scores and can be `prefix` + 32 bytes long (generations, jobs; lease keys
+    /// and the `jobs` indexes never are); a 32-byte remainder starting with one is never treated as a score. (A
+    /// model whose tag happens to start with one, odds 2^-32 per name, could then not be purged by the CLI; its
+    /// scores still stop being served after the purge's generation step.)
+    static let reservedInfixes = [Array("gen:".utf8), Array("job:".utf8)]
 
     /// The model tag of a score key (`prefix + 32 bytes`); `nil` for any other key under the prefix.
     func tag(ofScoreKey key: [UInt8]) -> UInt64? {

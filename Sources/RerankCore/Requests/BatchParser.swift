@@ -25,6 +25,11 @@ public enum BatchParser {
 
     /// Parses `{"model": …, "requests": [ … ]}`.
     /// - Throws: ``RequestError`` naming the request (`requests[3]: …`) and what is wrong with it.
+    /// A batch body (`lines: false`) or NDJSON, one request per line (`lines: true`, `model` from `?model=`).
+    public static func parse(_ body: UnsafeRawBufferPointer, lines: Bool, model: String?, limits: RequestLimits) throws(RequestError) -> Batch {
+        lines ? try parseLines(body, model: model, limits: limits) : try parse(body, limits: limits)
+    }
+
     public static func parse(_ body: UnsafeRawBufferPointer, limits: RequestLimits) throws(RequestError) -> Batch {
         guard let raw = body.baseAddress, !body.isEmpty else { throw .invalid("request body is not valid JSON: the body is empty") }
         let base = raw.assumingMemoryBound(to: UInt8.self)

@@ -26,7 +26,7 @@ public struct PeriodicSchedule: Sendable {
     }
 
     /// When the loop must next wake; `nil` when there is no work.
-    public var nextDue: Duration? { entries.map(\.due).min() }
+    public var nextDue: Duration? { entries.lazy.map(\.due).min() }
 
     /// The works due at `now` that are not running, now marked running; every due work's next time is set.
     public mutating func takeDue(at now: Duration) -> [Int] {

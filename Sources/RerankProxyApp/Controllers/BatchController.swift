@@ -103,11 +103,7 @@ struct BatchController: Sendable {
         do {
             (parsed, input) = try await rerank.bodyBudget.withBody(of: request, upTo: maxBodyBytes) { buffer in
                 let parsed = buffer.withUnsafeReadableBytes { bytes in
-                    Result { () throws(RequestError) in
-                        lines
-                            ? try BatchParser.parseLines(bytes, model: queryModel, limits: limits)
-                            : try BatchParser.parse(bytes, limits: limits)
-                    }
+                    Result { () throws(RequestError) in try BatchParser.parse(bytes, lines: lines, model: queryModel, limits: limits) }
                 }
                 return (parsed, keepingBytes ? JobInput(bytes: Array(buffer.readableBytesView), isLines: lines) : nil)
             }

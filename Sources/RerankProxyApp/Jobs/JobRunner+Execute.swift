@@ -88,9 +88,7 @@ extension JobRunner {
     func parse(_ input: JobInput) throws(RequestError) -> BatchParser.Batch {
         let limits = self.limits
         let result = input.bytes.withUnsafeBytes { bytes in
-            Result { () throws(RequestError) in
-                input.isLines ? try BatchParser.parseLines(bytes, model: nil, limits: limits) : try BatchParser.parse(bytes, limits: limits)
-            }
+            Result { () throws(RequestError) in try BatchParser.parse(bytes, lines: input.isLines, model: nil, limits: limits) }
         }
         return try result.get()
     }
